@@ -1,0 +1,141 @@
+// The site.yaml schema (apiVersion airlock/v1, kind Site). Shapes only: cross-field rules live in check.ts.
+import { z } from 'zod';
+import { parseCidr, parseAddressCidr, parseIp } from './net.ts';
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a lowercase DNS label (a-z, 0-9, "-"), like "cp1"');
+const ifname = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,15}$/, 'a Linux interface name of at most 15 characters, like "enp0s9"');
+const cidr = z.string().refine((s) => parseCidr(s) !== undefined, {
+  message: 'an IPv4 network in CIDR form, like "192.168.10.0/24" (no host bits set)',
+});
+const addressCidr = z.string().refine((s) => parseAddressCidr(s) !== undefined, {
+  message: 'an IPv4 address with prefix length, like "192.168.10.11/24"',
+});
+const ipv4 = z.string().refine((s) => parseIp(s) !== undefined, {
+  message: 'an IPv4 address, like "192.168.10.10"',
+});
+const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/, 'a host name or IPv4 address');
+const netRef = z.string().min(1, 'a network name from networks[] or a CIDR');
+
+export const Role = z.enum(['admin', 'control-plane', 'worker']);
+export const Os = z.enum(['rocky9', 'debian12']);
+
+export const Network = z.strictObject({
+  name,
+  cidr,
+  gateway: ipv4.optional(),
+  description: z.string().optional(),
+});
+
+export const Interface = z.strictObject({
+  name: ifname,
+  network: name,
+  address: addressCidr,
+  enabled: z.boolean().default(true),
+  management: z.boolean().default(false),
+});
+
+export const Host = z.strictObject({
+  name,
+  roles: z.array(Role).min(1, 'at least one role: admin, control-plane or worker'),
+  os: Os,
+  /** How the host's network is configured: NetworkManager keyfiles (default) or Debian ifupdown. */
+  networkConfig: z.enum(['networkmanager', 'ifupdown']).default('networkmanager'),
+  interfaces: z.array(Interface).min(1, 'at least one interface'),
+  ssh: z
+    .strictObject({
+      user: z.string().default('root'),
+      port: z.number().int().min(1).max(65535).default(22),
+      address: ipv4.optional(),
+    })
+    .optional(),
+});
+
+export const Gateway = z.strictObject({
+  host: name,
+  outside: ifname,
+  inside: ifname,
+  /** Which packet filter carries the NAT rules: our own nftables table (default) or iptables chains. */
+  firewall: z.enum(['nftables', 'iptables']).default('nftables'),
+});
+
+export const Ntp = z.strictObject({
+  server: name,
+  upstream: z.array(hostname).default([]),
+  allow: z.array(netRef).default([]),
+  localStratum: z.number().int().min(1).max(15).default(10),
+});
+
+export const DnsRecord = z.strictObject({
+  name: z.string().regex(/^(@|[a-z0-9*]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)$/, 'a name relative to the zone, like "registry"'),
+  address: ipv4,
+});
+
+export const Zone = z.strictObject({
+  name: hostname,
+  ttl: z.number().int().min(1).max(2147483647).default(3600),
+  /** Extra A records; every host and service name gets one automatically. */
+  records: z.array(DnsRecord).default([]),
+});
+
+export const Dns = z.strictObject({
+  server: name,
+  forwarders: z.array(ipv4).default([]),
+  allowQuery: z.array(netRef).default([]),
+  allowRecursion: z.array(netRef).default([]),
+  dnssecValidation: z.enum(['auto', 'yes', 'no']).default('auto'),
+  zone: Zone.optional(),
+});
+
+export const Services = z.strictObject({
+  gateway: Gateway.optional(),
+  ntp: Ntp.optional(),
+  dns: Dns.optional(),
+});
+
+export const Cluster = z.strictObject({
+  name: name,
+  kubernetesVersion: z.string().regex(/^v?\d+\.\d+\.\d+$/, 'a version like "1.30.4"'),
+  controlPlaneEndpoint: z.string().regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'host[:port], like "192.168.10.11:6443"'),
+  podCIDR: cidr,
+  serviceCIDR: cidr.default('10.96.0.0/12'),
+  dnsDomain: hostname.default('cluster.local'),
+  maxPodsPerNode: z.number().int().min(1).max(2048).default(110),
+  cni: z
+    .strictObject({
+      plugin: z.literal('calico').default('calico'),
+      blockSize: z.number().int().min(20).max(32).default(26),
+      encapsulation: z.enum(['IPIP', 'IPIPCrossSubnet', 'VXLAN', 'VXLANCrossSubnet', 'None']).default('IPIP'),
+    })
+    .prefault({}),
+  kubeProxy: z.strictObject({ mode: z.enum(['iptables', 'ipvs', 'nftables']).default('iptables') }).prefault({}),
+  loadBalancer: z.strictObject({ pools: z.array(cidr).default([]) }).prefault({}),
+});
+
+export const Site = z.strictObject({
+  apiVersion: z.literal('airlock/v1'),
+  kind: z.literal('Site'),
+  metadata: z.strictObject({ name, description: z.string().optional() }),
+  /** `offline: true` declares that nothing upstream is reachable: no forwarders or NTP upstreams apply. */
+  offline: z.boolean().default(false),
+  networks: z.array(Network).min(1, 'at least one network'),
+  hosts: z.array(Host).min(1, 'at least one host'),
+  services: Services.prefault({}),
+  cluster: Cluster.optional(),
+});
+
+export type Site = z.output<typeof Site>;
+export type Network = z.output<typeof Network>;
+export type Host = z.output<typeof Host>;
+export type Interface = z.output<typeof Interface>;
+export type Role = z.output<typeof Role>;
+export type Os = z.output<typeof Os>;
+export type Cluster = z.output<typeof Cluster>;
+export type Dns = z.output<typeof Dns>;
+export type Ntp = z.output<typeof Ntp>;
+export type Gateway = z.output<typeof Gateway>;
