@@ -199,8 +199,13 @@ export function check(loaded: LoadedSite): CheckResult {
       if (wildcard) continue;
       site.hosts.forEach((h, hi) => {
         if (h === server) return;
-        const f = topo.ifacesOf(h).find((x) => x.iface.enabled && serverNets.some((s) => s.iface.network === x.iface.network));
-        if (f && !inAny(cidrs, f.addr.ip))
+        // The interface the client would use: its management link first (as serverAddressFor picks).
+        const f = topo
+          .ifacesOf(h)
+          .filter((x) => x.iface.enabled && serverNets.some((s) => s.iface.network === x.iface.network))
+          .sort((a, b) => Number(b.iface.management) - Number(a.iface.management))[0];
+        // An address outside its own network is reported once, as address-outside-network.
+        if (f && f.cidr && contains(f.cidr, f.addr.ip) && !inAny(cidrs, f.addr.ip))
           add('client-not-allowed', 'error', ['services', svc, field], `${h.name} (${ipToString(f.addr.ip)}) is not in services.${svc}.${field} — ${svc === 'ntp' ? 'chronyd will refuse its requests' : 'named will REFUSE its queries'}`, `add "${f.iface.network}" to ${field}`, [['hosts', hi, 'interfaces', f.ifaceIndex, 'address']]);
       });
     }

@@ -46,15 +46,18 @@ export class AirlockError extends Error {
   }
 }
 
+const byPlace = (problems: Problem[]) =>
+  [...problems].sort((a, b) => a.location.line - b.location.line || a.location.col - b.location.col);
+
 export const errors = {
   read: (file: string, cause: string) =>
     new AirlockError(ErrorCodes.READ, `cannot read ${file}: ${cause}`, 2, [
       { location: { file, line: 0, col: 0 }, path: '', message: `cannot read the file: ${cause}` },
     ]),
   yaml: (file: string, problems: Problem[]) =>
-    new AirlockError(ErrorCodes.YAML, `${file} is not valid YAML (${problems.length} problem(s))`, 2, problems),
+    new AirlockError(ErrorCodes.YAML, `${file} is not valid YAML (${problems.length} problem(s))`, 2, byPlace(problems)),
   schema: (file: string, problems: Problem[]) =>
-    new AirlockError(ErrorCodes.SCHEMA, `${file} is not a valid site (${problems.length} problem(s))`, 2, problems),
+    new AirlockError(ErrorCodes.SCHEMA, `${file} is not a valid site (${problems.length} problem(s))`, 2, byPlace(problems)),
   write: (path: string, cause: string) => new AirlockError(ErrorCodes.WRITE, `cannot write ${path}: ${cause}`, 1),
   usage: (message: string) => new AirlockError(ErrorCodes.USAGE, message, 2),
 };

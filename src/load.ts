@@ -53,6 +53,10 @@ function describeIssue(issue: Issue, source: Source): Problem[] {
   const path = issue.path.filter((p): p is PathSegment => typeof p !== 'symbol');
   const here = valueAt(source.data, path);
   const base = { location: source.locate(path), path: formatPath(path) };
+  if (here === undefined && issue.code !== 'unrecognized_keys') {
+    const expected = issue.code === 'invalid_value' ? `one of: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}` : issue.code === 'invalid_type' ? issue.expected : issue.message;
+    return [{ ...base, message: 'required field is missing', expected, hint: `add "${String(path.at(-1))}"` }];
+  }
   switch (issue.code) {
     case 'unrecognized_keys':
       return issue.keys.map((key) => {
@@ -67,9 +71,7 @@ function describeIssue(issue: Issue, source: Source): Problem[] {
         };
       });
     case 'invalid_type':
-      if (here === undefined)
-        return [{ ...base, message: 'required field is missing', expected: issue.expected, hint: `add "${path.at(-1)}"` }];
-      return [{ ...base, message: `wrong type: got ${show(here)}`, expected: issue.expected }];
+      return [{ ...base, message: `expected ${issue.expected}, got ${Array.isArray(here) ? 'array' : here === null ? 'null' : typeof here} ${show(here)}`, expected: issue.expected }];
     case 'invalid_value':
       return [
         {

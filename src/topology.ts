@@ -95,6 +95,7 @@ export function topology(site: Site): Topology {
     const records: ZoneRecord[] = [];
     const inside = gateway?.inside.iface.network;
     for (const h of site.hosts) {
+      if (hosts.get(h.name)?.host !== h) continue; // a duplicate name is reported by check, not here
       // A host's name points at its address on the inside network when it has one, else its management address.
       const onInside = inside ? ifacesOf(h).find((f) => f.iface.enabled && f.iface.network === inside) : undefined;
       const address = onInside ? ipToString(onInside.addr.ip) : managementAddress(h);

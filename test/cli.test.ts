@@ -1,0 +1,103 @@
+// The CLI as a user runs it: exit codes 0/1/2, --json, --help on every verb, no stack traces for user error,
+// and nothing written when input is bad.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { root } from './sites.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'airlock-cli-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const seed = join(root, 'examples', 'seed', 'site.yaml');
+
+function airlock(...args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'airlock.js'), ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const noStack = (s: string) => assert.doesNotMatch(s, /^\s+at .*\(.*:\d+:\d+\)$/m, 'no stack trace');
+
+describe('airlock CLI', () => {
+  it('check on the seed example exits 0', () => {
+    const r = airlock('check', seed);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /no findings/);
+  });
+
+  it("check on the seed's pod CIDR exits 1 naming both fields and their lines", () => {
+    const text = readFileSync(seed, 'utf8').replace('podCIDR: 10.244.0.0/16', 'podCIDR: 10.96.0.0/12');
+    const f = join(tmp, 'podcidr.yaml');
+    writeFileSync(f, text);
+    const lines = text.split('\n');
+    const podLine = lines.findIndex((l) => l.includes('podCIDR:')) + 1;
+    const svcLine = lines.findIndex((l) => l.includes('serviceCIDR:')) + 1;
+    const r = airlock('check', f);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, new RegExp(`podcidr\\.yaml:${svcLine}:\\d+ .*cluster\\.serviceCIDR`));
+    assert.match(r.stdout, new RegExp(`cluster\\.podCIDR \\(.*podcidr\\.yaml:${podLine}:\\d+\\)`));
+    const j = airlock('check', f, '--json');
+    assert.equal(j.code, 1);
+    const parsed = JSON.parse(j.stdout) as { ok: boolean; findings: { id: string; location: { line: number } }[] };
+    assert.equal(parsed.ok, false);
+    assert.ok(parsed.findings.some((x) => x.id === 'cidr-overlap' && x.location.line === svcLine));
+  });
+
+  for (const fixture of ['yaml-unclosed-flow', 'unknown-host-field', 'iface-unknown-network', 'empty-document', 'network-bad-cidr']) {
+    it(`invalid input ${fixture} exits 2 with file:line and no stack trace`, () => {
+      const f = join(root, 'test', 'fixtures', 'invalid', `${fixture}.yaml`);
+      const r = airlock('check', f);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`${fixture}\\.yaml:\\d+:\\d+`));
+      noStack(r.stderr);
+    });
+  }
+
+  it('a missing file exits 2', () => {
+    const r = airlock('check', join(tmp, 'nope.yaml'));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /no such file/);
+    noStack(r.stderr);
+  });
+
+  it('usage errors exit 2; --help exits 0 on every verb', () => {
+    assert.equal(airlock('frobnicate').code, 2);
+    assert.equal(airlock('check').code, 2);
+    assert.equal(airlock('render', seed).code, 2, 'render without --out');
+    for (const verb of ['check', 'render']) {
+      const h = airlock(verb, '--help');
+      assert.equal(h.code, 0);
+      assert.match(h.stdout, /Usage: airlock/);
+    }
+  });
+
+  it('render writes every host, and refuses (writing nothing) when check finds errors', () => {
+    const out = join(tmp, 'out');
+    const r = airlock('render', seed, '--out', out, '--serial', '2026010101', '--json');
+    assert.equal(r.code, 0, r.stderr);
+    for (const h of ['admin', 'cp1', 'w1', 'w2']) assert.ok(existsSync(join(out, h, 'plan.json')));
+    assert.match(readFileSync(join(out, 'admin', 'files', 'var', 'named', 'db.airlock.lab'), 'utf8'), /2026010101 ; serial/);
+    // Rendering again into the same directory replaces it.
+    assert.equal(airlock('render', seed, '--out', out).code, 0);
+
+    const bad = join(tmp, 'bad.yaml');
+    writeFileSync(bad, readFileSync(seed, 'utf8').replace('podCIDR: 10.244.0.0/16', 'podCIDR: 10.96.0.0/12'));
+    const out2 = join(tmp, 'out2');
+    const b = airlock('render', bad, '--out', out2);
+    assert.equal(b.code, 1);
+    assert.ok(!existsSync(out2), 'nothing written');
+    const c = airlock('render', join(root, 'test', 'fixtures', 'invalid', 'host-bad-os.yaml'), '--out', out2);
+    assert.equal(c.code, 2);
+    assert.ok(!existsSync(out2), 'nothing written');
+  });
+
+  it('render will not clobber a directory it did not write', () => {
+    const d = join(tmp, 'precious');
+    rmSync(d, { recursive: true, force: true });
+    spawnSync('mkdir', ['-p', d]);
+    writeFileSync(join(d, 'keep.txt'), 'mine');
+    const r = airlock('render', seed, '--out', d);
+    assert.equal(r.code, 2);
+    assert.equal(readFileSync(join(d, 'keep.txt'), 'utf8'), 'mine');
+  });
+});
