@@ -493,15 +493,17 @@ describe('ssh transport', { skip: sshSkip }, () => {
   });
 
   test('handshake timeout → TransportError(timeout)', async () => {
-    const silent = net.createServer(() => {
-      /* accept and say nothing */
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((s) => {
+      // Accept and say nothing.
+      sockets.add(s);
     });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const address = silent.address() as net.AddressInfo;
     try {
       await rejectsWith(connect({ port: address.port, readyTimeoutMs: 300 }), 'timeout');
     } finally {
-      silent.closeAllConnections?.();
+      for (const s of sockets) s.destroy();
       await new Promise((r) => silent.close(r));
     }
   });
@@ -538,7 +540,7 @@ describe('ssh transport', { skip: sshSkip }, () => {
       '  if [ "$(cat /proc/$p/comm)" = sshd ]; then kill -KILL "$p"; break; fi',
       '  set -- $(cat /proc/$p/stat); p=$4',
       'done',
-      'sleep 5',
+      'sleep 3',
     ].join('\n');
     await rejectsWith(t.run(killSession, { timeoutMs: 10000 }), 'connect');
     await rejectsWith(t.run('true'), 'connect');
