@@ -200,3 +200,34 @@ async function rollback(plan: Plan, t: Transport, undo: { step: FileStep; previo
   }
   return restored;
 }
+
+/** Apply every host's plan: the gateway first (nodes depend on it), then the other servers, then the rest in parallel. */
+export async function applySite(
+  plans: Plan[],
+  transportFor: (host: string) => Promise<Transport>,
+  opts: ApplyOptions & { first?: string[] } = {},
+): Promise<HostApplyResult[]> {
+  const runId = opts.runId ?? (opts.now?.() ?? new Date()).toISOString().replace(/[:.]/g, '-');
+  const first = opts.first ?? [];
+  const one = async (plan: Plan): Promise<HostApplyResult> => {
+    let t: Transport;
+    try {
+      t = await transportFor(plan.host);
+    } catch (e) {
+      const error = `cannot reach ${plan.host}: ${e instanceof Error ? e.message : String(e)}`;
+      return { host: plan.host, ok: false, dryRun: opts.dryRun ?? false, changed: 0, outcomes: [], error, rolledBack: [], seconds: 0 };
+    }
+    return applyPlan(plan, t, { ...opts, runId });
+  };
+  const results: HostApplyResult[] = [];
+  for (const name of first) {
+    const plan = plans.find((p) => p.host === name);
+    if (!plan) continue;
+    const r = await one(plan);
+    results.push(r);
+    // Nodes route, resolve and sync through the gateway: no point going on if it failed.
+    if (!r.ok && !opts.dryRun) return results;
+  }
+  results.push(...(await Promise.all(plans.filter((p) => !first.includes(p.host)).map(one))));
+  return results;
+}

@@ -1,6 +1,44 @@
 // The command line: a thin layer over the library. Exit codes: 0 ok, 1 findings/failures, 2 bad input.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { check, isAirlockError, readSite, render, writeRendered, type AirlockError } from './index.ts';
+import {
+  applySite,
+  check,
+  errors,
+  findRehearsal,
+  formatVerifyTerminal,
+  hostCommand,
+  isAirlockError,
+  isLabError,
+  labPrefix,
+  LabLayoutError,
+  labStateDir,
+  labStatus,
+  readSite,
+  rehearsalDown,
+  rehearsalTransports,
+  rehearsalUp,
+  render,
+  runProbes,
+  sshTransport,
+  TransportError,
+  topology,
+  verifyHtml,
+  verifyProbes,
+  writeRendered,
+  type AirlockError,
+  type HostApplyResult,
+  type LabProgressEvent,
+  type LoadedSite,
+  type Rehearsal,
+  type Site,
+  type StepOutcome,
+  type Transport,
+  type VerifyReport,
+} from './index.ts';
 import { formatFinding, formatProblemLine, formatSummary, painter } from './term.ts';
 
 const out = process.stdout;
@@ -67,6 +105,336 @@ program
     }
   });
 
+// ---------------------------------------------------------------- shared helpers for the stateful verbs
+
+/** Load and check a site; findings of severity error stop any verb that would touch hosts. */
+async function loadChecked(sitePath: string): Promise<LoadedSite> {
+  const loaded = await readSite(sitePath);
+  const result = check(loaded);
+  if (result.errors > 0) {
+    for (const f of result.findings.filter((x) => x.severity === 'error')) err.write(`${formatFinding(f, paintErr)}\n`);
+    throw errors.findings(sitePath, result.errors);
+  }
+  return loaded;
+}
+
+function prefixFor(sitePath: string, given?: string): string {
+  if (given) {
+    if (!/^[a-z0-9]{2,6}$/.test(given)) throw errors.usage(`--prefix must be 2-6 characters of a-z0-9, got "${given}"`);
+    return given;
+  }
+  return labPrefix(realpathSync(sitePath));
+}
+
+const t0 = Date.now();
+const stamp = () => paintErr('dim', `[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`);
+function progress(e: LabProgressEvent) {
+  err.write(`${stamp()} ${e.host ? `${paintErr('bold', e.host)} ` : ''}${e.phase}${e.detail ? ` ${paintErr('dim', e.detail)}` : ''}\n`);
+}
+
+function needRehearsal(site: Site, sitePath: string, prefix?: string): Rehearsal {
+  const p = prefixFor(sitePath, prefix);
+  const r = findRehearsal(site, p);
+  if (!r) throw errors.usage(`no lab is up for ${sitePath} (prefix ${p}); run: airlock lab up ${sitePath}`);
+  return r;
+}
+
+interface SshOpts {
+  identity?: string;
+  knownHosts?: string;
+  user?: string;
+}
+
+/** ssh transports to the real hosts of a site: key (or agent) auth, host keys pinned from known_hosts. */
+function sshTransports(site: Site, opts: SshOpts) {
+  const topo = topology(site);
+  const knownHosts = opts.knownHosts ?? resolve(homedir(), '.ssh', 'known_hosts');
+  const pins = existsSync(knownHosts) ? readFileSync(knownHosts, 'utf8') : '';
+  const privateKey = opts.identity ? readFileSync(opts.identity, 'utf8') : undefined;
+  const open: Transport[] = [];
+  const fn = async (name: string) => {
+    const h = topo.hosts.get(name)?.host;
+    if (!h) throw new Error(`no host ${name}`);
+    const address = h.ssh?.address ?? topo.managementAddress(h);
+    if (!address) throw new Error(`host ${name} has no management address`);
+    const user = opts.user ?? h.ssh?.user ?? 'root';
+    const t = await sshTransport({
+      host: address,
+      port: h.ssh?.port ?? 22,
+      user,
+      privateKey,
+      agent: privateKey ? undefined : process.env.SSH_AUTH_SOCK,
+      hostKey: pins,
+      sudo: user !== 'root',
+      readyTimeoutMs: 20_000,
+    });
+    open.push(t);
+    return t;
+  };
+  return Object.assign(fn, { closeAll: async () => void (await Promise.all(open.map((t) => t.close()))) });
+}
+
+function transportsFor(site: Site, sitePath: string, opts: SshOpts & { lab?: boolean; prefix?: string }) {
+  if (opts.lab) {
+    const r = needRehearsal(site, sitePath, opts.prefix);
+    return { site: r.layout.site, rehearsal: r, transports: rehearsalTransports(r) };
+  }
+  return { site, rehearsal: undefined, transports: sshTransports(site, opts) };
+}
+
+const STATUS_MARK: Record<StepOutcome['status'], string> = {
+  ok: '·',
+  changed: '~',
+  'would-change': '~',
+  failed: '✖',
+  pending: '?',
+  'rolled-back': '↺',
+};
+
+function printStep(host: string, o: StepOutcome, verbose: boolean, diffs = true) {
+  if (o.status === 'ok' && !verbose) return;
+  const colour = o.status === 'failed' ? 'red' : o.status === 'ok' ? 'dim' : 'yellow';
+  err.write(`${stamp()} ${paintErr('bold', host)} ${paintErr(colour, `${STATUS_MARK[o.status]} ${o.title}`)}${o.detail ? paintErr('dim', ` — ${o.detail}`) : ''}\n`);
+  if (diffs && o.diff && o.status !== 'ok') {
+    const body = o.diff.split('\n').slice(2).filter((l) => !l.startsWith('===')).join('\n');
+    for (const line of body.split('\n')) {
+      if (!line) continue;
+      const c = line.startsWith('+') ? 'green' : line.startsWith('-') ? 'red' : 'dim';
+      err.write(`        ${paintErr(c, line)}\n`);
+    }
+  }
+}
+
+function summariseApply(results: HostApplyResult[], dryRun: boolean): string {
+  const lines = results.map((r) => {
+    const s = r.ok ? (r.changed ? paint('yellow', `${r.changed} ${dryRun ? 'to change' : 'changed'}`) : paint('green', '0 changes')) : paint('red', `FAILED: ${r.error}`);
+    const rb = r.rolledBack.length ? paint('dim', ` (rolled back ${r.rolledBack.length} file(s))`) : '';
+    return `  ${r.host.padEnd(12)} ${s}${rb} ${paint('dim', `${r.seconds.toFixed(1)}s`)}`;
+  });
+  const total = results.reduce((a, r) => a + r.changed, 0);
+  const failed = results.filter((r) => !r.ok).length;
+  lines.push(failed ? paint('red', `✖ ${failed} host(s) failed`) : paint('green', `✔ ${total} ${dryRun ? 'change(s) pending' : 'change(s)'} on ${results.length} host(s)`));
+  return `${lines.join('\n')}\n`;
+}
+
+async function doApply(site: Site, transports: (h: string) => Promise<Transport>, opts: { host?: string; dryRun?: boolean; verbose?: boolean; json?: boolean; preview?: boolean }) {
+  const rendered = render(site, { serial: todaySerial() });
+  let plans = rendered.hosts.map((h) => h.plan);
+  if (opts.host) {
+    plans = plans.filter((p) => p.host === opts.host);
+    if (plans.length === 0) throw errors.usage(`no host "${opts.host}" in the site (hosts: ${rendered.hosts.map((h) => h.host).join(', ')})`);
+  }
+  const topo = topology(site);
+  const first = [...new Set([topo.gateway?.host.name, site.services.dns?.server, site.services.ntp?.server].filter((x): x is string => Boolean(x)))];
+  const onStep = opts.json ? undefined : (h: string, o: StepOutcome) => printStep(h, o, Boolean(opts.verbose));
+  if (!opts.dryRun && opts.preview !== false && !opts.json) {
+    const quiet = (h: string, o: StepOutcome) => printStep(h, o, Boolean(opts.verbose), false);
+    // Diff first: what would change on each host, before anything is touched.
+    err.write(`${stamp()} ${paintErr('bold', 'plan')} reading current state of ${plans.length} host(s)\n`);
+    const preview = await applySite(plans, transports, { dryRun: true, first, onStep });
+    const pending = preview.reduce((a, r) => a + r.changed, 0);
+    err.write(`${stamp()} ${paintErr('bold', 'plan')} ${pending} step(s) to change; applying\n`);
+    if (pending === 0 && preview.every((r) => r.ok)) return preview.map((r) => ({ ...r, dryRun: false }));
+    return applySite(plans, transports, { first, onStep: quiet });
+  }
+  return applySite(plans, transports, { dryRun: opts.dryRun, first, onStep });
+}
+
+async function doVerify(site: Site, transports: (h: string) => Promise<Transport>, r: Rehearsal | undefined, opts: { json?: boolean; report?: string }): Promise<VerifyReport> {
+  const probes = verifyProbes(site, r ? { upstream: { whoamiUrl: r.layout.upstream.whoamiUrl, name: r.layout.upstream.testName }, outsider: true } : {});
+  const report = await runProbes(site, probes, transports, {
+    notes: r?.layout.notes ?? [],
+    onResult: opts.json ? undefined : (x) => err.write(`${stamp()} ${paintErr('bold', x.host)} ${x.status === 'pass' ? paintErr('green', '✔') : paintErr('red', '✖')} ${x.title}\n`),
+  });
+  if (opts.report) {
+    writeFileSync(opts.report, verifyHtml(site, report, r ? { upstream: { network: r.layout.upstream.network, address: r.layout.upstream.address, label: 'upstream (lab internet)' } } : {}));
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------- lab
+
+const lab = program.command('lab').description('Rehearse the site on this machine: one booted container per host, in network namespaces');
+
+lab
+  .command('up')
+  .description('Boot every host of the site (plus a TEST-NET upstream host and a bastion) in the lab')
+  .argument('<site>', 'path to site.yaml')
+  .option('--prefix <p>', 'resource prefix (default: derived from the site path)')
+  .option('--rebuild-image', 'rebuild the cached base image first')
+  .option('--json', 'machine-readable output')
+  .action(async (sitePath: string, opts: { prefix?: string; rebuildImage?: boolean; json?: boolean }) => {
+    const loaded = await loadChecked(sitePath);
+    const prefix = prefixFor(sitePath, opts.prefix);
+    const up = await labUpOrCleanup(loaded.site, prefix, opts.rebuildImage);
+    if (opts.json) out.write(`${JSON.stringify({ prefix, stateDir: up.state.stateDir, notes: up.layout.notes, hosts: up.state.hosts.map((h) => h.name), image: up.image }, null, 2)}\n`);
+    else printLabUp(up, sitePath);
+  });
+
+async function labUpOrCleanup(site: Site, prefix: string, rebuildImage?: boolean) {
+  try {
+    return await rehearsalUp(site, prefix, { rebuildImage, onProgress: progress });
+  } catch (e) {
+    // A failed up leaves nothing behind: tear down what was made (the state file knows).
+    if (!(e instanceof LabLayoutError) && !(isLabError(e) && /already holds a lab|already exist/.test(e.message))) {
+      err.write(`${stamp()} lab up failed; cleaning up\n`);
+      await rehearsalDown(prefix, { onProgress: progress }).catch(() => undefined);
+    }
+    throw e;
+  }
+}
+
+function printLabUp(up: Rehearsal & { image: { built: boolean; seconds: number } }, sitePath: string) {
+  out.write(`${paint('green', '✔')} lab ${up.state.prefix} is up: ${up.state.hosts.map((h) => h.name).join(', ')} (bastion ${up.layout.bastion.address})\n`);
+  for (const n of up.layout.notes) out.write(`  ${paint('dim', `lab mapping: ${n}`)}\n`);
+  out.write(`  explore: airlock lab shell ${sitePath} <host>   ·   clean up: airlock lab down ${sitePath}\n`);
+}
+
+lab
+  .command('down')
+  .description('Remove every namespace, link, mount and process the lab made (also after a crash)')
+  .argument('<site>', 'path to site.yaml')
+  .option('--prefix <p>', 'resource prefix (default: derived from the site path)')
+  .action(async (sitePath: string, opts: { prefix?: string }) => {
+    const prefix = prefixFor(sitePath, opts.prefix);
+    const r = await rehearsalDown(prefix, { onProgress: progress });
+    out.write(`${paint('green', '✔')} lab ${prefix}: removed ${r.removed.length} resource(s)\n`);
+  });
+
+lab
+  .command('status')
+  .description('Show each lab host: namespace, container, sshd, memory')
+  .argument('<site>', 'path to site.yaml')
+  .option('--prefix <p>', 'resource prefix')
+  .option('--json', 'machine-readable output')
+  .action(async (sitePath: string, opts: { prefix?: string; json?: boolean }) => {
+    const prefix = prefixFor(sitePath, opts.prefix);
+    const st = await labStatus(labStateDir(prefix));
+    if (opts.json) out.write(`${JSON.stringify(st ?? { prefix, phase: 'absent' }, null, 2)}\n`);
+    else if (!st) out.write(`no lab for ${sitePath} (prefix ${prefix})\n`);
+    else {
+      out.write(`lab ${st.prefix}: ${st.phase}\n`);
+      for (const h of st.hosts)
+        out.write(`  ${h.name.padEnd(10)} ${h.pidAlive ? paint('green', 'running') : paint('red', 'stopped')} ${h.systemState ?? ''} ssh:${h.ssh.reachable ? 'yes' : 'no'} ${h.addresses.join(' ')} ${Math.round(h.pssKiB / 1024)} MiB\n`);
+    }
+    process.exitCode = st && st.hosts.every((h) => h.pidAlive) ? 0 : 1;
+  });
+
+lab
+  .command('shell')
+  .description('An interactive shell on a lab host')
+  .argument('<site>', 'path to site.yaml')
+  .argument('<host>', 'host name')
+  .option('--prefix <p>', 'resource prefix')
+  .action(async (sitePath: string, host: string, opts: { prefix?: string }) => {
+    const loaded = await readSite(sitePath);
+    const r = needRehearsal(loaded.site, sitePath, opts.prefix);
+    const c = hostCommand(r.state, host, ['/bin/bash', '-l'], { term: process.env.TERM });
+    const res = spawnSync(c.command, c.args, { stdio: 'inherit', env: c.env });
+    process.exitCode = res.status ?? 1;
+  });
+
+lab
+  .command('exec')
+  .description('Run a command on a lab host: airlock lab exec site.yaml cp1 -- ip route')
+  .argument('<site>', 'path to site.yaml')
+  .argument('<host>', 'host name')
+  .argument('<command...>', 'the command')
+  .option('--prefix <p>', 'resource prefix')
+  .action(async (sitePath: string, host: string, command: string[], opts: { prefix?: string }) => {
+    const loaded = await readSite(sitePath);
+    const r = needRehearsal(loaded.site, sitePath, opts.prefix);
+    const c = hostCommand(r.state, host, command);
+    const res = spawnSync(c.command, c.args, { stdio: 'inherit', env: c.env });
+    process.exitCode = res.status ?? 1;
+  });
+
+// ---------------------------------------------------------------- apply / verify / demo
+
+program
+  .command('apply')
+  .description('Bring hosts to the rendered state: diff first, then only the steps that are not done (idempotent)')
+  .argument('<site>', 'path to site.yaml')
+  .option('--host <name>', 'only this host')
+  .option('--dry-run', 'show what would change, change nothing')
+  .option('--lab', "apply to the site's lab (airlock lab up) instead of the real hosts")
+  .option('--prefix <p>', 'lab resource prefix')
+  .option('-i, --identity <file>', 'SSH private key (default: ssh-agent via SSH_AUTH_SOCK)')
+  .option('--known-hosts <file>', 'pinned host keys (default ~/.ssh/known_hosts)')
+  .option('--user <name>', 'SSH user (non-root users go through sudo -n)')
+  .option('-v, --verbose', 'also list the steps that were already done')
+  .option('--json', 'machine-readable output')
+  .action(async (sitePath: string, opts: { host?: string; dryRun?: boolean; lab?: boolean; prefix?: string; identity?: string; knownHosts?: string; user?: string; verbose?: boolean; json?: boolean }) => {
+    const loaded = await loadChecked(sitePath);
+    const { site, transports } = transportsFor(loaded.site, sitePath, opts);
+    try {
+      const results = await doApply(site, transports, opts);
+      if (opts.json) out.write(`${JSON.stringify({ ok: results.every((r) => r.ok), changed: results.reduce((a, r) => a + r.changed, 0), hosts: results }, null, 2)}\n`);
+      else out.write(summariseApply(results, Boolean(opts.dryRun)));
+      process.exitCode = results.every((r) => r.ok) ? 0 : 1;
+    } finally {
+      await transports.closeAll();
+    }
+  });
+
+program
+  .command('verify')
+  .description("Run the operator's checklist on every host: expected vs seen, terminal + HTML report")
+  .argument('<site>', 'path to site.yaml')
+  .option('--lab', "verify the site's lab instead of the real hosts")
+  .option('--prefix <p>', 'lab resource prefix')
+  .option('-i, --identity <file>', 'SSH private key (default: ssh-agent)')
+  .option('--known-hosts <file>', 'pinned host keys (default ~/.ssh/known_hosts)')
+  .option('--user <name>', 'SSH user')
+  .option('--report <file>', 'write the HTML report here', 'airlock-report.html')
+  .option('--json', 'machine-readable output')
+  .action(async (sitePath: string, opts: { lab?: boolean; prefix?: string; identity?: string; knownHosts?: string; user?: string; report: string; json?: boolean }) => {
+    const loaded = await loadChecked(sitePath);
+    const { site, rehearsal, transports } = transportsFor(loaded.site, sitePath, opts);
+    try {
+      const report = await doVerify(site, transports, rehearsal, opts);
+      if (opts.json) out.write(`${JSON.stringify(report, null, 2)}\n`);
+      else out.write(`${formatVerifyTerminal(report, paint)}report: ${resolve(opts.report)}\n`);
+      process.exitCode = report.failed ? 1 : 0;
+    } finally {
+      await transports.closeAll();
+    }
+  });
+
+program
+  .command('demo')
+  .description('The built-in seed site, end to end: image, lab up, apply, verify, HTML report; the lab stays up')
+  .option('--site <file>', 'site to demo', 'examples/seed/site.yaml')
+  .option('--report <file>', 'where to write the HTML report', 'airlock-report.html')
+  .action(async (opts: { site: string; report: string }) => {
+    const sitePath = opts.site;
+    const loaded = await loadChecked(sitePath);
+    out.write(`${paint('bold', '1/4 check')}   ${paint('green', '✔')} ${sitePath} has no error findings\n`);
+    const prefix = prefixFor(sitePath);
+    if (findRehearsal(loaded.site, prefix)) {
+      err.write(`${stamp()} an earlier demo lab is up; taking it down for a clean run\n`);
+      await rehearsalDown(prefix, { onProgress: progress });
+    }
+    const up = await labUpOrCleanup(loaded.site, prefix);
+    out.write(`${paint('bold', '2/4 lab up')}  `);
+    printLabUp(up, sitePath);
+    const transports = rehearsalTransports(up);
+    try {
+      const results = await doApply(up.layout.site, transports, { preview: false });
+      out.write(`${paint('bold', '3/4 apply')}\n${summariseApply(results, false)}`);
+      if (!results.every((r) => r.ok)) {
+        process.exitCode = 1;
+        return;
+      }
+      const report = await doVerify(up.layout.site, transports, up, { report: opts.report });
+      out.write(`${paint('bold', '4/4 verify')}\n${formatVerifyTerminal(report, paint)}`);
+      out.write(`\nHTML report: ${resolve(opts.report)}\nThe lab stays up: airlock lab shell ${sitePath} cp1   ·   airlock lab down ${sitePath}\n`);
+      process.exitCode = report.failed ? 1 : 0;
+    } finally {
+      await transports.closeAll();
+    }
+  });
+
 function reportError(e: AirlockError): void {
   err.write(`${paintErr('red', 'airlock:')} ${e.message} [${e.code}]\n`);
   for (const p of e.problems) err.write(`${formatProblemLine(p, paintErr)}\n`);
@@ -80,6 +448,9 @@ try {
   } else if (isAirlockError(e)) {
     reportError(e);
     process.exitCode = e.exitCode;
+  } else if (isLabError(e) || e instanceof LabLayoutError || e instanceof TransportError) {
+    err.write(`${paintErr('red', 'airlock:')} ${(e as Error).message}\n`);
+    process.exitCode = e instanceof LabLayoutError ? 2 : 1;
   } else {
     err.write(`airlock: internal error (a bug — please report it with this trace)\n${(e as Error).stack ?? String(e)}\n`);
     process.exitCode = 70;

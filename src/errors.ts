@@ -29,6 +29,8 @@ export const ErrorCodes = {
   WRITE: 'AL-E004',
   /** A command-line usage error. */
   USAGE: 'AL-E005',
+  /** The site has error findings, so a verb that touches hosts refuses to start. */
+  FINDINGS: 'AL-E006',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
@@ -60,6 +62,8 @@ export const errors = {
     new AirlockError(ErrorCodes.SCHEMA, `${file} is not a valid site (${problems.length} problem(s))`, 2, byPlace(problems)),
   write: (path: string, cause: string) => new AirlockError(ErrorCodes.WRITE, `cannot write ${path}: ${cause}`, 1),
   usage: (message: string) => new AirlockError(ErrorCodes.USAGE, message, 2),
+  findings: (file: string, count: number) =>
+    new AirlockError(ErrorCodes.FINDINGS, `${file} has ${count} error finding(s); fix them first (airlock check ${file})`, 1),
 };
 
 export function isAirlockError(e: unknown): e is AirlockError {

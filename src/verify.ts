@@ -179,11 +179,13 @@ export function verifyProbes(site: Site, opts: VerifyOptions = {}): Probe[] {
         id: 'outsider-ntp-denied',
         host: OUTSIDER,
         title: `a host outside the allowed networks gets no NTP service from ${inside}`,
-        command: `chronyd -Q -t 6 'server ${inside} iburst maxsamples 1' 2>&1; true`,
-        expected: 'no reply (chronyd -Q finds no source)',
+        // Reachable (ping answers) yet silent on NTP: the denial is chrony's allow list, not a missing route.
+        command: `ping -c 1 -W 2 ${inside} >/dev/null && echo reachable; chronyd -Q -t 3 'server ${inside} iburst maxsamples 1' 2>&1; true`,
+        expected: `${inside} answers ping but sends no NTP reply`,
         judge: (r) => {
-          const gotTime = /System clock wrong by|offset/i.test(r.stdout);
-          return { pass: !gotTime, seen: gotTime ? oneLine(r.stdout) : 'no NTP reply' };
+          const reachable = /^reachable$/m.test(r.stdout);
+          const gotTime = /System clock wrong by/i.test(r.stdout);
+          return { pass: reachable && !gotTime, seen: `${reachable ? 'reachable' : 'NOT reachable (route?)'}, ${gotTime ? 'got NTP time' : 'no NTP reply'}` };
         },
         about: [gw.host.name],
       });
@@ -267,12 +269,18 @@ function nodeProbes(topo: Topology, host: Host, opts: VerifyOptions, probes: Pro
       probes.push({
         id: 'node-resolv-survives-nm',
         host: name,
-        title: 'resolv.conf survives a NetworkManager restart (dns=none)',
-        command: 'systemctl restart NetworkManager && sleep 2 && grep ^nameserver /etc/resolv.conf',
-        expected: `nameserver ${dnsAddr} only`,
+        title: 'resolv.conf survives NetworkManager rewriting DNS (dns=none)',
+        // `reload conf,dns-rc` re-reads NetworkManager.conf and rewrites resolv.conf exactly as a restart or
+        // reboot does, without re-applying routes (a restart would quietly repair what other probes look for).
+        command: 'a=$(md5sum < /etc/resolv.conf); nmcli general reload conf,dns-rc && sleep 1; b=$(md5sum < /etc/resolv.conf); [ "$a" = "$b" ] && echo unchanged || echo REWRITTEN; head -n 1 /etc/resolv.conf; grep ^nameserver /etc/resolv.conf',
+        expected: `airlock's file, unchanged, nameserver ${dnsAddr} only`,
         judge: (r) => {
           const ns = [...r.stdout.matchAll(/^nameserver\s+(\S+)/gm)].map((m) => m[1]);
-          return { pass: ns.length === 1 && ns[0] === dnsAddr, seen: ns.length ? `nameserver ${ns.join(', ')}` : oneLine(r.stderr) };
+          const unchanged = /^unchanged$/m.test(r.stdout);
+          const ours = /Managed by airlock/.test(r.stdout);
+          const pass = unchanged && ours && ns.length === 1 && ns[0] === dnsAddr;
+          const head = oneLine(r.stdout.split('\n')[1] ?? '', 60);
+          return { pass, seen: `${unchanged ? 'unchanged' : 'REWRITTEN'}${ours ? '' : ` (not airlock's: "${head}")`}, nameserver ${ns.join(', ') || 'none'}` };
         },
         about: [name],
       });
@@ -348,8 +356,12 @@ export async function runProbes(
       }
     }),
   );
+  // Report grouped by host (in the order hosts first appear), probes in checklist order.
+  const hostOrder = new Map<string, number>();
+  for (const p of probes) if (!hostOrder.has(p.host)) hostOrder.set(p.host, hostOrder.size);
   const order = new Map(probes.map((p, i) => [`${p.host}/${p.id}/${p.title}`, i]));
-  results.sort((a, b) => (order.get(`${a.host}/${a.id}/${a.title}`) ?? 0) - (order.get(`${b.host}/${b.id}/${b.title}`) ?? 0));
+  const key = (r: ProbeResult) => (hostOrder.get(r.host) ?? 0) * 1e6 + (order.get(`${r.host}/${r.id}/${r.title}`) ?? 0);
+  results.sort((a, b) => key(a) - key(b));
   return {
     site: site.metadata.name,
     startedAt: new Date(started).toISOString(),
@@ -362,6 +374,7 @@ export async function runProbes(
 }
 
 function rank(p: Probe): number {
+  // The NetworkManager restart goes last: it would repair some breakage (a deleted route) before we saw it.
   if (p.id === 'node-resolv-survives-nm') return 3;
   if (p.retryFor) return 2;
   return 1;

@@ -79,6 +79,15 @@ export function gatewaySteps(topo: Topology): Step[] {
     );
   }
   steps.push({ kind: 'service', id: 'airlock-nat-service', title: 'restore NAT rules at boot', unit: 'airlock-nat.service', restartOn: [] });
+  // Seed 000's hand-made rule duplicates ours (and piles up with every re-run of `iptables -A`): remove it.
+  const seedRule = `POSTROUTING -o ${out} -j MASQUERADE`;
+  steps.push({
+    kind: 'command',
+    id: 'no-hand-nat-rule',
+    title: `no hand-made "iptables -t nat -A ${seedRule}" left beside ours`,
+    check: `! command -v iptables >/dev/null || ! iptables -t nat -C ${seedRule} 2>/dev/null`,
+    run: `while iptables -t nat -D ${seedRule} 2>/dev/null; do :; done`,
+  });
   steps.push(...firewalldSteps(out, inn));
   return steps;
 }

@@ -31,7 +31,7 @@ import { validateSpec } from '../../src/lab/spec.ts';
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'skipped: the lab machinery needs root (network namespaces, mounts, systemd-nspawn)';
 const IMAGE_DIR = process.env['AIRLOCK_LAB_IMAGE_DIR'] ?? '/var/cache/airlock/images';
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 function randomPrefix(): string {
   const chars = 'abcdefghijklmnopqrstuvwxyz0123456789';

@@ -1,0 +1,142 @@
+// A site rehearsed in the lab: boot it (lab layout + lab machinery), reach its hosts over SSH from the
+// bastion namespace exactly as an operator would, and hand apply/verify their transports.
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { Duplex } from 'node:stream';
+import { join } from 'node:path';
+import { ensureImage, hostExec, labDown, labUp, loadState, waitForSsh, type LabProgress, type LabState } from './lab/index.ts';
+import { labLayout, UPSTREAM_HOST, type LabLayout } from './labsite.ts';
+import type { Site } from './schema.ts';
+import { topology } from './topology.ts';
+import { sshTransport, type Transport } from './transport/index.ts';
+import { OUTSIDER, type TransportFor } from './verify.ts';
+
+export const DEFAULT_STATE_ROOT = '/var/lib/airlock/labs';
+export const DEFAULT_IMAGE_DIR = '/var/cache/airlock/images';
+
+export interface Rehearsal {
+  layout: LabLayout;
+  state: LabState;
+}
+
+export function labStateDir(prefix: string, stateRoot = DEFAULT_STATE_ROOT): string {
+  return join(stateRoot, prefix);
+}
+
+export async function rehearsalUp(
+  site: Site,
+  prefix: string,
+  opts: { stateRoot?: string; imageDir?: string; rebuildImage?: boolean; onProgress?: LabProgress } = {},
+): Promise<Rehearsal & { image: { built: boolean; seconds: number } }> {
+  const layout = labLayout(site, prefix);
+  const progress = opts.onProgress ?? (() => {});
+  const imageDir = opts.imageDir ?? DEFAULT_IMAGE_DIR;
+  const image = await ensureImage({ imageDir, packages: [], rebuild: opts.rebuildImage, onProgress: (m) => progress({ phase: 'image', detail: m }) });
+  const state = await labUp(
+    {
+      prefix,
+      stateDir: labStateDir(prefix, opts.stateRoot),
+      networks: layout.networks,
+      hosts: layout.hosts.map((h) => ({ name: h.name, interfaces: h.interfaces, files: h.files })),
+      bastion: { network: layout.bastion.network, address: layout.bastion.address },
+      imagePackages: [],
+      imageDir,
+    },
+    { onProgress: progress },
+  );
+  await Promise.all(
+    layout.hosts.map(async (h) => {
+      for (const cmd of h.postBoot) {
+        const r = await hostExec(state, h.name, ['sh', '-c', cmd], { timeoutMs: 60_000 });
+        if (r.code !== 0) throw new Error(`lab: "${cmd}" on ${h.name} failed: ${r.stderr.trim()}`);
+      }
+      progress({ host: h.name, phase: 'ready' });
+    }),
+  );
+  // Every site host must answer SSH from the bastion before anyone applies anything.
+  const topo = topology(layout.site);
+  await Promise.all(
+    layout.site.hosts.map(async (h) => {
+      const addr = topo.serverAddressFor(h, h) ?? topo.managementAddress(h);
+      if (addr) await waitForSsh(state, sshAddress(layout, h.name), 60_000);
+    }),
+  );
+  return { layout, state, image: { built: image.built, seconds: image.seconds } };
+}
+
+export async function rehearsalDown(prefix: string, opts: { stateRoot?: string; onProgress?: LabProgress } = {}) {
+  return labDown(labStateDir(prefix, opts.stateRoot), { onProgress: opts.onProgress });
+}
+
+/** The lab of a site, if it is up. */
+export function findRehearsal(site: Site, prefix: string, stateRoot?: string): Rehearsal | undefined {
+  const state = loadState(labStateDir(prefix, stateRoot));
+  if (!state) return undefined;
+  return { layout: labLayout(site, prefix), state };
+}
+
+/** The address an operator on the bastion uses for a host: its address on the bastion's network. */
+export function sshAddress(layout: LabLayout, host: string): string {
+  const topo = topology(layout.site);
+  const h = topo.hosts.get(host)?.host;
+  if (!h) throw new Error(`no host ${host}`);
+  const f = topo.ifacesOf(h).find((x) => x.iface.network === layout.bastion.network && x.iface.enabled);
+  const addr = f ? f.iface.address.replace(/\/\d+$/, '') : topo.managementAddress(h);
+  if (!addr) throw new Error(`host ${host} has no address the bastion can reach`);
+  return addr;
+}
+
+/** A TCP connection to ADDRESS:22 made from inside the bastion namespace, as a stream for ssh2. */
+function bastionSocket(netns: string, address: string): Promise<Duplex> {
+  const proxy = `const s=require('net').connect(22,${JSON.stringify(address)});process.stdin.pipe(s);s.pipe(process.stdout);s.on('error',e=>{process.stderr.write(e.message);process.exit(1)});s.on('close',()=>process.exit(0))`;
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', proxy], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const duplex = Duplex.from({ readable: child.stdout, writable: child.stdin });
+  duplex.on('close', () => child.kill());
+  return Promise.resolve(duplex);
+}
+
+/** ssh transports to lab hosts: through the bastion, with the lab's key, host keys pinned on first use. */
+export function rehearsalTransports(r: Rehearsal): TransportFor & { closeAll(): Promise<void> } {
+  const open: Transport[] = [];
+  const knownHosts = join(r.state.stateDir, 'known_hosts');
+  const privateKey = readFileSync(r.state.sshKey.privateKeyPath, 'utf8');
+  const fn = (async (host: string) => {
+    if (host === OUTSIDER || host === UPSTREAM_HOST) return labHostTransport(r.state, UPSTREAM_HOST);
+    const address = sshAddress(r.layout, host);
+    const pinned = existsSync(knownHosts)
+      ? readFileSync(knownHosts, 'utf8').split('\n').filter((l) => l.startsWith(`${address} `))
+      : [];
+    const t = await sshTransport({
+      host: address,
+      user: 'root',
+      privateKey,
+      sock: () => bastionSocket(r.state.bastion.netns, address),
+      ...(pinned.length ? { hostKey: pinned.join('\n') } : { trustOnFirstUse: true, onHostKey: (_fp: string, key: string) => appendFileSync(knownHosts, `${address} ${key}\n`) }),
+      readyTimeoutMs: 15_000,
+    });
+    open.push(t);
+    return t;
+  }) as TransportFor & { closeAll(): Promise<void> };
+  fn.closeAll = async () => {
+    await Promise.all(open.map((t) => t.close()));
+  };
+  return fn;
+}
+
+/** A transport into a lab host by nsenter (for the upstream host, which the bastion cannot reach). */
+export function labHostTransport(state: LabState, host: string): Transport {
+  return {
+    name: `lab ${state.prefix}/${host}`,
+    run: async (command, opts) => {
+      const r = await hostExec(state, host, ['sh', '-c', command], { input: opts?.input, timeoutMs: opts?.timeoutMs });
+      return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+    },
+    readFile: async () => {
+      throw new Error('readFile is not supported on the lab upstream host');
+    },
+    writeFile: async () => {
+      throw new Error('writeFile is not supported on the lab upstream host');
+    },
+    close: async () => {},
+  };
+}

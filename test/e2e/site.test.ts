@@ -1,0 +1,145 @@
+// End to end, as an operator runs it: the seed site in a lab of real booted hosts (systemd, NetworkManager,
+// chronyd, named, nftables), configured over SSH from the bastion, verified with the seed's checklist.
+// Then: re-apply changes nothing; things broken by hand are caught by verify and repaired by apply;
+// killing airlock mid `lab up` / mid `apply` is recovered by `lab down` / a re-`apply`.
+// Traffic stays inside the lab's namespaces: the "internet" is a TEST-NET host in the lab.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+
+const root = join(import.meta.dirname, '..', '..');
+const site = join(root, 'examples', 'seed', 'site.yaml');
+const prefix = `e${randomBytes(3).toString('hex').slice(0, 4)}`;
+const tmp = mkdtempSync(join(tmpdir(), 'airlock-e2e-'));
+const isRoot = process.getuid?.() === 0;
+const stateDir = `/var/lib/airlock/labs/${prefix}`;
+
+function airlock(args: string[], timeoutMs = 300_000) {
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'airlock.js'), ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+const json = <T>(r: { stdout: string; stderr: string }): T => {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`not JSON:\n${r.stdout}\n${r.stderr}`);
+  }
+};
+const labExec = (host: string, cmd: string) => airlock(['lab', 'exec', site, host, '--prefix', prefix, '--', 'sh', '-c', cmd]);
+
+interface ApplyJson { ok: boolean; changed: number; hosts: { host: string; ok: boolean; changed: number; error?: string }[] }
+interface VerifyJson { passed: number; failed: number; results: { id: string; host: string; status: string; seen: string }[] }
+
+const apply = () => json<ApplyJson>(airlock(['apply', site, '--lab', '--prefix', prefix, '--json']));
+const verify = () => json<VerifyJson>(airlock(['verify', site, '--lab', '--prefix', prefix, '--json', '--report', join(tmp, 'report.html')]));
+const failing = (v: VerifyJson) => v.results.filter((r) => r.status !== 'pass').map((r) => `${r.host}:${r.id}`).sort();
+const labNetns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`${prefix}-`));
+const labMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(stateDir));
+
+/** Start an airlock command, SIGKILL it once `when()` holds (polled), and wait for it to die. */
+async function killMidway(args: string[], when: () => boolean, timeoutMs = 120_000): Promise<boolean> {
+  const child = spawn(process.execPath, [join(root, 'bin', 'airlock.js'), ...args], { stdio: 'ignore' });
+  const exited = new Promise<void>((res) => child.on('exit', () => res()));
+  const t0 = Date.now();
+  let killed = false;
+  while (Date.now() - t0 < timeoutMs && child.exitCode === null) {
+    if (when()) {
+      child.kill('SIGKILL');
+      killed = true;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await exited;
+  return killed;
+}
+
+describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespaces, mounts, systemd-nspawn)' }, () => {
+  before(() => {
+    // A lab left by an earlier crashed run of this same prefix is impossible (random), but be safe.
+    airlock(['lab', 'down', site, '--prefix', prefix]);
+  });
+  after(() => {
+    airlock(['lab', 'down', site, '--prefix', prefix]);
+    rmSync(tmp, { recursive: true, force: true });
+    assert.deepEqual(labNetns(), [], 'no namespace left');
+    assert.deepEqual(labMounts(), [], 'no mount left');
+  });
+
+  it('lab up killed midway is cleaned by lab down', async () => {
+    const killed = await killMidway(['lab', 'up', site, '--prefix', prefix], () => labNetns().some((n) => n.endsWith('-cp1')));
+    assert.ok(killed, 'lab up was killed while booting');
+    assert.ok(labNetns().length > 0, 'it had made namespaces');
+    const down = airlock(['lab', 'down', site, '--prefix', prefix]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(labNetns(), []);
+    assert.deepEqual(labMounts(), []);
+    assert.ok(!existsSync(join(stateDir, 'state.json')));
+  });
+
+  it('lab up boots every host', () => {
+    const r = airlock(['lab', 'up', site, '--prefix', prefix, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const up = json<{ hosts: string[]; notes: string[] }>(r);
+    assert.deepEqual(up.hosts.sort(), ['admin', 'cp1', 'upstream', 'w1', 'w2']);
+    assert.ok(up.notes.some((n) => n.includes('8.8.8.8 → 203.0.113.1')), 'public forwarders are mapped to the lab upstream');
+    const hostname = labExec('cp1', 'hostname; ip -o link show enp0s8 >/dev/null && ip -o link show enp0s9 >/dev/null && echo links-ok');
+    assert.match(hostname.stdout, /cp1\nlinks-ok/);
+  });
+
+  it('apply killed midway, then apply again converges', async () => {
+    // Kill once the admin's first file is in place (the apply has started changing hosts).
+    const killed = await killMidway(['apply', site, '--lab', '--prefix', prefix], () => {
+      const r = spawnSync('sh', ['-c', `ls ${stateDir}/hosts/admin/upper/etc/sysctl.d/99-ipforward.conf 2>/dev/null`]);
+      return r.status === 0;
+    });
+    assert.ok(killed, 'apply was killed midway');
+    const a = apply();
+    assert.equal(a.ok, true, JSON.stringify(a.hosts.filter((h) => !h.ok)));
+    assert.ok(a.changed > 0);
+  });
+
+  it('verify: every check of the seed checklist passes', () => {
+    const v = verify();
+    assert.deepEqual(failing(v), []);
+    const ids = new Set(v.results.map((r) => r.id));
+    for (const id of ['node-default-route', 'node-outside-down', 'node-nat-egress', 'node-dns-internal', 'node-dns-upstream', 'node-ntp-synced', 'node-resolv-survives-nm', 'ntp-server-synced', 'outsider-dns-refused', 'outsider-ntp-denied'])
+      assert.ok(ids.has(id), `probe ${id} ran`);
+    const nat = v.results.find((r) => r.id === 'node-nat-egress')!;
+    assert.match(nat.seen, /203\.0\.113\.10/, "the upstream sees the admin's outside address");
+    const html = readFileSync(join(tmp, 'report.html'), 'utf8');
+    assert.match(html, /<svg/);
+    assert.match(html, /passed, 0 failed/);
+  });
+
+  it('a second apply changes nothing', () => {
+    const a = apply();
+    assert.equal(a.ok, true);
+    assert.equal(a.changed, 0, JSON.stringify(a.hosts));
+  });
+
+  it('breakage by hand is caught by verify and repaired by apply', () => {
+    assert.equal(labExec('admin', 'systemctl stop named').code, 0);
+    assert.equal(labExec('admin', 'iptables -t nat -A POSTROUTING -o enp0s8 -j MASQUERADE').code, 0, 'the seed\'s hand-made NAT rule, again');
+    assert.equal(labExec('cp1', 'ip route del default').code, 0);
+    const broken = verify();
+    const f = failing(broken);
+    for (const want of ['admin:dns-server-running', 'admin:gateway-nat-rule', 'cp1:node-default-route', 'cp1:node-nat-egress', 'w1:node-dns-internal'])
+      assert.ok(f.includes(want), `verify catches ${want} (failing: ${f.join(', ')})`);
+    const a = apply();
+    assert.equal(a.ok, true, JSON.stringify(a.hosts.filter((h) => !h.ok)));
+    assert.ok(a.hosts.find((h) => h.host === 'admin')!.changed >= 2, 'named started, hand rule removed');
+    assert.ok(a.hosts.find((h) => h.host === 'cp1')!.changed >= 1, 'route restored');
+    assert.deepEqual(failing(verify()), []);
+    assert.equal(apply().changed, 0);
+  });
+
+  it('lab status sees every host running', () => {
+    const r = airlock(['lab', 'status', site, '--prefix', prefix, '--json']);
+    assert.equal(r.code, 0, r.stdout);
+  });
+});
