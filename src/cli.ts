@@ -247,7 +247,7 @@ async function doVerify(site: Site, transports: (h: string) => Promise<Transport
     onResult: opts.json ? undefined : (x) => err.write(`${stamp()} ${paintErr('bold', x.host)} ${x.status === 'pass' ? paintErr('green', '✔') : paintErr('red', '✖')} ${x.title}\n`),
   });
   if (opts.report) {
-    writeFileSync(opts.report, verifyHtml(site, report, r ? { upstream: { network: r.layout.upstream.network, address: r.layout.upstream.address, label: 'upstream (lab internet)' } } : {}));
+    writeFileSync(opts.report, verifyHtml(site, report, r ? { upstream: { network: r.layout.upstream.network, address: r.layout.upstream.address, label: 'upstream' } } : {}));
   }
   return report;
 }
@@ -320,19 +320,21 @@ lab
     process.exitCode = st && st.hosts.every((h) => h.pidAlive) ? 0 : 1;
   });
 
+/** Run argv on a lab host with the terminal attached (shell and exec). */
+async function onLabHost(sitePath: string, host: string, argv: string[], prefix?: string, term?: string) {
+  const loaded = await readSite(sitePath);
+  const r = needRehearsal(loaded.site, sitePath, prefix);
+  const c = hostCommand(r.state, host, argv, { term });
+  process.exitCode = spawnSync(c.command, c.args, { stdio: 'inherit', env: c.env }).status ?? 1;
+}
+
 lab
   .command('shell')
   .description('An interactive shell on a lab host')
   .argument('<site>', 'path to site.yaml')
   .argument('<host>', 'host name')
   .option('--prefix <p>', 'resource prefix')
-  .action(async (sitePath: string, host: string, opts: { prefix?: string }) => {
-    const loaded = await readSite(sitePath);
-    const r = needRehearsal(loaded.site, sitePath, opts.prefix);
-    const c = hostCommand(r.state, host, ['/bin/bash', '-l'], { term: process.env.TERM });
-    const res = spawnSync(c.command, c.args, { stdio: 'inherit', env: c.env });
-    process.exitCode = res.status ?? 1;
-  });
+  .action((sitePath: string, host: string, opts: { prefix?: string }) => onLabHost(sitePath, host, ['/bin/bash', '-l'], opts.prefix, process.env.TERM));
 
 lab
   .command('exec')
@@ -341,13 +343,7 @@ lab
   .argument('<host>', 'host name')
   .argument('<command...>', 'the command')
   .option('--prefix <p>', 'resource prefix')
-  .action(async (sitePath: string, host: string, command: string[], opts: { prefix?: string }) => {
-    const loaded = await readSite(sitePath);
-    const r = needRehearsal(loaded.site, sitePath, opts.prefix);
-    const c = hostCommand(r.state, host, command);
-    const res = spawnSync(c.command, c.args, { stdio: 'inherit', env: c.env });
-    process.exitCode = res.status ?? 1;
-  });
+  .action((sitePath: string, host: string, command: string[], opts: { prefix?: string }) => onLabHost(sitePath, host, command, opts.prefix));
 
 // ---------------------------------------------------------------- apply / verify / demo
 

@@ -1,7 +1,7 @@
 // A site rehearsed in the lab: boot it (lab layout + lab machinery), reach its hosts over SSH from the
 // bastion namespace exactly as an operator would, and hand apply/verify their transports.
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { ensureImage, hostExec, labDown, labUp, loadState, waitForSsh, type LabProgress, type LabState } from './lab/index.ts';
@@ -31,11 +31,14 @@ export async function rehearsalUp(
   const layout = labLayout(site, prefix);
   const progress = opts.onProgress ?? (() => {});
   const imageDir = opts.imageDir ?? DEFAULT_IMAGE_DIR;
+  // Host keys are made at first boot: pins from an earlier lab of this prefix are stale.
+  const stateDir = labStateDir(prefix, opts.stateRoot);
+  if (!loadState(stateDir)) rmSync(knownHostsPath(stateDir), { force: true });
   const image = await ensureImage({ imageDir, packages: [], rebuild: opts.rebuildImage, onProgress: (m) => progress({ phase: 'image', detail: m }) });
   const state = await labUp(
     {
       prefix,
-      stateDir: labStateDir(prefix, opts.stateRoot),
+      stateDir,
       networks: layout.networks,
       hosts: layout.hosts.map((h) => ({ name: h.name, interfaces: h.interfaces, files: h.files })),
       bastion: { network: layout.bastion.network, address: layout.bastion.address },
@@ -65,8 +68,18 @@ export async function rehearsalUp(
 }
 
 export async function rehearsalDown(prefix: string, opts: { stateRoot?: string; onProgress?: LabProgress } = {}) {
-  return labDown(labStateDir(prefix, opts.stateRoot), { onProgress: opts.onProgress });
+  const stateDir = labStateDir(prefix, opts.stateRoot);
+  const r = await labDown(stateDir, { onProgress: opts.onProgress });
+  rmSync(knownHostsPath(stateDir), { force: true });
+  try {
+    rmdirSync(stateDir);
+  } catch {
+    // not empty or already gone: leave it
+  }
+  return r;
 }
+
+const knownHostsPath = (stateDir: string) => join(stateDir, 'known_hosts');
 
 /** The lab of a site, if it is up. */
 export function findRehearsal(site: Site, prefix: string, stateRoot?: string): Rehearsal | undefined {
@@ -98,7 +111,7 @@ function bastionSocket(netns: string, address: string): Promise<Duplex> {
 /** ssh transports to lab hosts: through the bastion, with the lab's key, host keys pinned on first use. */
 export function rehearsalTransports(r: Rehearsal): TransportFor & { closeAll(): Promise<void> } {
   const open: Transport[] = [];
-  const knownHosts = join(r.state.stateDir, 'known_hosts');
+  const knownHosts = knownHostsPath(r.state.stateDir);
   const privateKey = readFileSync(r.state.sshKey.privateKeyPath, 'utf8');
   const fn = (async (host: string) => {
     if (host === OUTSIDER || host === UPSTREAM_HOST) return labHostTransport(r.state, UPSTREAM_HOST);

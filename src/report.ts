@@ -90,7 +90,7 @@ export function topologySvg(site: Site, results: ProbeResult[], extra: { upstrea
     if (ni >= 0) parts.push(`<line x1="${x + boxW / 2}" y1="${hostY}" x2="${x + boxW / 2}" y2="${busY(ni)}" stroke="#3d4852" stroke-width="2"/>`);
     parts.push(`<rect x="${x}" y="${hostY}" width="${boxW}" height="${boxH}" rx="30" fill="#f1f5f8" stroke="${colour[st]}" stroke-width="3" stroke-dasharray="2 3"/>`);
     parts.push(`<text x="${x + boxW / 2}" y="${hostY + 26}" text-anchor="middle" font-weight="700">${esc(extra.upstream.label)}</text>`);
-    parts.push(`<text x="${x + boxW / 2}" y="${hostY + 46}" text-anchor="middle" fill="#606f7b">${esc(extra.upstream.address)}</text>`);
+    parts.push(`<text x="${x + boxW / 2}" y="${hostY + 46}" text-anchor="middle" fill="#606f7b">lab internet · ${esc(extra.upstream.address)}</text>`);
   }
   parts.push('</svg>');
   return parts.join('\n');

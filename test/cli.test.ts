@@ -64,8 +64,8 @@ describe('airlock CLI', () => {
     assert.equal(airlock('frobnicate').code, 2);
     assert.equal(airlock('check').code, 2);
     assert.equal(airlock('render', seed).code, 2, 'render without --out');
-    for (const verb of ['check', 'render']) {
-      const h = airlock(verb, '--help');
+    for (const verb of ['check', 'render', 'apply', 'verify', 'demo', 'lab', 'lab up', 'lab down', 'lab status', 'lab shell', 'lab exec']) {
+      const h = airlock(...verb.split(' '), '--help');
       assert.equal(h.code, 0);
       assert.match(h.stdout, /Usage: airlock/);
     }
@@ -89,6 +89,18 @@ describe('airlock CLI', () => {
     const c = airlock('render', join(root, 'test', 'fixtures', 'invalid', 'host-bad-os.yaml'), '--out', out2);
     assert.equal(c.code, 2);
     assert.ok(!existsSync(out2), 'nothing written');
+  });
+
+  it('apply and verify refuse a site with error findings (exit 1) and a missing lab (exit 2)', () => {
+    const bad = join(tmp, 'bad-apply.yaml');
+    writeFileSync(bad, readFileSync(seed, 'utf8').replace('podCIDR: 10.244.0.0/16', 'podCIDR: 10.96.0.0/12'));
+    const a = airlock('apply', bad, '--lab');
+    assert.equal(a.code, 1);
+    assert.match(a.stderr, /error finding/);
+    const v = airlock('verify', seed, '--lab', '--prefix', 'zz9q');
+    assert.equal(v.code, 2);
+    assert.match(v.stderr, /no lab is up/);
+    noStack(v.stderr);
   });
 
   it('render will not clobber a directory it did not write', () => {

@@ -4,12 +4,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { LabError } from './errors.ts';
 
-export interface ExecResult {
-  /** Exit code; 128+N when killed by signal N; 124 when our timeout fired (as timeout(1) does). */
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+import type { ExecResult } from './types.ts';
 
 export interface RunOptions {
   input?: string;

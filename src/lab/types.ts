@@ -56,12 +56,8 @@ export interface ExecOptions {
   timeoutMs?: number;
 }
 
-export interface ExecResult {
-  /** Exit code; 128+N when killed by signal N; 124 when the timeout fired. */
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** A finished command: the transports' RunResult (exit code 128+N when killed by signal N, 124 on our timeout). */
+export type { RunResult as ExecResult } from '../transport/types.ts';
 
 export interface LabHostInterfaceState {
   name: string;
