@@ -73,7 +73,7 @@ export function nodeNetworkSteps(topo: Topology, host: Host): Step[] {
       check: addrCheck + routeCheck,
       // reapply changes a live connection in place (the management link is never taken down); up if not active yet.
       run: nm
-        ? `nmcli connection load ${path} && { nmcli device reapply ${name} 2>/dev/null || nmcli connection up ${name}; }`
+        ? `nmcli connection load ${path} && { nmcli --wait 30 device reapply ${name} 2>/dev/null || nmcli --wait 30 connection up id ${name}; }`
         : `ifup ${name} 2>/dev/null || true; ip addr replace ${f.iface.address} dev ${name}${route ? ` && ip route replace default via ${route} dev ${name} metric ${ROUTE_METRIC}` : ''}`,
       after: [fileId],
     });
@@ -100,7 +100,7 @@ export function nodeNetworkSteps(topo: Topology, host: Host): Step[] {
         ? `! nmcli -t -f DEVICE connection show --active | grep -qx ${name}`
         : `! ip -4 -o addr show dev ${name} | grep -q inet`,
       run: nm
-        ? `nmcli connection load ${path}; nmcli device disconnect ${name} 2>/dev/null || nmcli connection down ${name}`
+        ? `nmcli connection load ${path}; nmcli --wait 30 connection down id ${name}`
         : `ifdown ${name} 2>/dev/null; ip -4 addr flush dev ${name}; ip link set ${name} down`,
       after: [fileId],
     });

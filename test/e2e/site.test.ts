@@ -36,6 +36,12 @@ interface VerifyJson { passed: number; failed: number; results: { id: string; ho
 
 const apply = () => json<ApplyJson>(airlock(['apply', site, '--lab', '--prefix', prefix, '--json']));
 const verify = () => json<VerifyJson>(airlock(['verify', site, '--lab', '--prefix', prefix, '--json', '--report', join(tmp, 'report.html')]));
+/** Failing hosts with their error and the tail of their NetworkManager log (for a failure worth reading). */
+const brief = (a: ApplyJson) =>
+  a.hosts
+    .filter((h) => !h.ok)
+    .map((h) => `${h.host}: ${h.error}\n${labExec(h.host, 'journalctl -u NetworkManager --no-pager -n 25 -o short-precise').stdout}`)
+    .join('\n');
 const failing = (v: VerifyJson) => v.results.filter((r) => r.status !== 'pass').map((r) => `${r.host}:${r.id}`).sort();
 const labNetns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`${prefix}-`));
 const labMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(stateDir));
@@ -99,7 +105,7 @@ describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespace
     });
     assert.ok(killed, 'apply was killed midway');
     const a = apply();
-    assert.equal(a.ok, true, JSON.stringify(a.hosts.filter((h) => !h.ok)));
+    assert.equal(a.ok, true, brief(a));
     assert.ok(a.changed > 0);
   });
 
@@ -119,7 +125,7 @@ describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespace
   it('a second apply changes nothing', () => {
     const a = apply();
     assert.equal(a.ok, true);
-    assert.equal(a.changed, 0, JSON.stringify(a.hosts));
+    assert.equal(a.changed, 0, JSON.stringify(a.hosts.filter((h) => h.changed).map((h) => h.host)));
   });
 
   it('breakage by hand is caught by verify and repaired by apply', () => {
@@ -131,7 +137,7 @@ describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespace
     for (const want of ['admin:dns-server-running', 'admin:gateway-nat-rule', 'cp1:node-default-route', 'cp1:node-nat-egress', 'w1:node-dns-internal'])
       assert.ok(f.includes(want), `verify catches ${want} (failing: ${f.join(', ')})`);
     const a = apply();
-    assert.equal(a.ok, true, JSON.stringify(a.hosts.filter((h) => !h.ok)));
+    assert.equal(a.ok, true, brief(a));
     assert.ok(a.hosts.find((h) => h.host === 'admin')!.changed >= 2, 'named started, hand rule removed');
     assert.ok(a.hosts.find((h) => h.host === 'cp1')!.changed >= 1, 'route restored');
     assert.deepEqual(failing(verify()), []);
