@@ -18,6 +18,8 @@ export interface StepOutcome {
   detail?: string;
   /** Unified diff for file steps that change. */
   diff?: string;
+  /** How long the step took (check + action). */
+  seconds?: number;
 }
 
 export interface HostApplyResult {
@@ -91,7 +93,9 @@ export async function applyPlan(plan: Plan, t: Transport, opts: ApplyOptions = {
   const changedFiles = new Set<string>();
   /** Files this run replaced or created: path → previous content (undefined = did not exist). */
   const undo: { step: FileStep; previous: FileState }[] = [];
+  let stepStarted = Date.now();
   const report = (o: StepOutcome) => {
+    o.seconds = (Date.now() - stepStarted) / 1000;
     outcomes.push(o);
     opts.onStep?.(plan.host, o);
   };
@@ -165,6 +169,7 @@ export async function applyPlan(plan: Plan, t: Transport, opts: ApplyOptions = {
   const rolledBack: string[] = [];
   try {
     for (const s of plan.steps) {
+      stepStarted = Date.now();
       if (s.kind === 'file') await doFile(s);
       else if (s.kind === 'command') await doCommand(s);
       else if (s.kind === 'assert') await doAssert(s);

@@ -3,6 +3,7 @@
 // machine name and namespace path) or live in one of our recorded namespaces. Idempotent.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { removeCgroup } from './cgroup.ts';
 import { LabError, errorMessage } from './errors.ts';
 import { run } from './exec.ts';
 import { mountsUnder, removeTree, unmountUnder } from './fsutil.ts';
@@ -134,6 +135,13 @@ export async function labDown(stateDir: string, opts: LabDownOptions = {}): Prom
     } catch (e) {
       problems.push(errorMessage(e));
     }
+  }
+
+  // Each container's cgroup subtree (empty once its processes are gone).
+  for (const cg of state.resources.cgroups ?? []) {
+    if (!cg.includes(`/airlock/${state.prefix}-`)) continue;
+    if (removeCgroup(cg)) removed.push(`cgroup ${cg}`);
+    else if (fs.existsSync(cg)) problems.push(`cgroup ${cg} could not be removed (processes left in it?)`);
   }
 
   // 4. Network namespaces, hosts first and the switch last (deleting a namespace deletes its links).

@@ -96,6 +96,8 @@ export interface LabResources {
   links: { netns: string; name: string; kind: 'bridge' | 'veth' }[];
   mounts: string[];
   processes: { host: string; pid: number; machine: string; netns: string }[];
+  /** Per-container cgroup directories (absent in state files written before they existed). */
+  cgroups?: string[];
 }
 
 export interface LabState {

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { cgroupDirsFor, makeCgroups } from './cgroup.ts';
 import { LabError, errorMessage } from './errors.ts';
 import { CLEAN_PATH, runOk, sleep } from './exec.ts';
 import { mkdirInRoot, parseMode, writeInRoot } from './fsutil.ts';
@@ -106,6 +107,11 @@ class Recorder {
     this.state.resources.processes.push({ host, pid, machine, netns });
     this.save();
   }
+  cgroups(dirs: string[]): void {
+    const list = (this.state.resources.cgroups ??= []);
+    for (const d of dirs) if (!list.includes(d)) list.push(d);
+    this.save();
+  }
 }
 
 async function addNetns(rec: Recorder, name: string): Promise<void> {
@@ -193,7 +199,12 @@ function startContainer(rec: Recorder, h: LabHostState): Booted {
   const fd = fs.openSync(h.log, 'a', 0o600);
   const booted: Booted = { exited: undefined };
   try {
-    const child = spawn('systemd-nspawn', nspawnArgs(h), {
+    // Enter the container's own cgroups, then become systemd-nspawn (same PID, so the record stays true).
+    const planned = cgroupDirsFor(h.machine);
+    rec.cgroups(planned); // recorded before they exist, so a crash right here is still cleaned up
+    const cgroups = makeCgroups(planned);
+    const enter = 'for d in "$@"; do [ "$d" = -- ] && break; echo $$ > "$d/cgroup.procs" || exit 1; done; while [ "$1" != -- ]; do shift; done; shift; exec systemd-nspawn "$@"';
+    const child = spawn('sh', ['-c', enter, 'sh', ...cgroups, '--', ...nspawnArgs(h)], {
       detached: true,
       stdio: ['ignore', fd, fd],
       env: { PATH: CLEAN_PATH, SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network', TERM: 'dumb' },

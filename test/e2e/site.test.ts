@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { applyPlan, findRehearsal, loadSite, rehearsalTransports, type Plan } from '../../src/index.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const site = join(root, 'examples', 'seed', 'site.yaml');
@@ -44,6 +47,10 @@ const brief = (a: ApplyJson) =>
     .join('\n');
 const failing = (v: VerifyJson) => v.results.filter((r) => r.status !== 'pass').map((r) => `${r.host}:${r.id}`).sort();
 const labNetns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`${prefix}-`));
+const labCgroups = () =>
+  ['/sys/fs/cgroup/systemd/airlock', '/sys/fs/cgroup/unified/airlock', '/sys/fs/cgroup/airlock'].flatMap((d) =>
+    existsSync(d) ? spawnSync('ls', [d], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`${prefix}-`)) : [],
+  );
 const labMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(stateDir));
 
 /** Start an airlock command, SIGKILL it once `when()` holds (polled), and wait for it to die. */
@@ -74,6 +81,7 @@ describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespace
     rmSync(tmp, { recursive: true, force: true });
     assert.deepEqual(labNetns(), [], 'no namespace left');
     assert.deepEqual(labMounts(), [], 'no mount left');
+    assert.deepEqual(labCgroups(), [], 'no cgroup left');
   });
 
   it('lab up killed midway is cleaned by lab down', async () => {
@@ -84,6 +92,7 @@ describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespace
     assert.equal(down.code, 0, down.stderr);
     assert.deepEqual(labNetns(), []);
     assert.deepEqual(labMounts(), []);
+    assert.deepEqual(labCgroups(), []);
     assert.ok(!existsSync(join(stateDir, 'state.json')));
   });
 
@@ -142,6 +151,58 @@ describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespace
     assert.ok(a.hosts.find((h) => h.host === 'cp1')!.changed >= 1, 'route restored');
     assert.deepEqual(failing(verify()), []);
     assert.equal(apply().changed, 0);
+  });
+
+  it('a failing step stops the host and rolls back the files this run replaced', async () => {
+    const r = findRehearsal(loadSite(readFileSync(site, 'utf8'), site).site, prefix)!;
+    const transports = rehearsalTransports(r);
+    try {
+      const t = await transports('w1');
+      await t.writeFile('/etc/airlock-rollback-a.conf', 'before\n', { mode: '0644' });
+      await t.run('rm -f /etc/airlock-rollback-b.conf');
+      const plan: Plan = {
+        host: 'w1',
+        os: 'debian12',
+        roles: ['worker'],
+        steps: [
+          { kind: 'file', id: 'a', title: 'replace a', path: '/etc/airlock-rollback-a.conf', mode: '0644', content: 'after\n', compare: 'exact' },
+          { kind: 'file', id: 'b', title: 'create b', path: '/etc/airlock-rollback-b.conf', mode: '0644', content: 'new\n', compare: 'exact' },
+          { kind: 'command', id: 'boom', title: 'a step that fails', check: 'false', run: 'echo broken >&2; exit 3' },
+          { kind: 'file', id: 'c', title: 'never reached', path: '/etc/airlock-rollback-c.conf', mode: '0644', content: 'x\n', compare: 'exact' },
+        ],
+      };
+      const res = await applyPlan(plan, t);
+      assert.equal(res.ok, false);
+      assert.match(res.error ?? '', /a step that fails.*exit 3.*broken/s);
+      assert.deepEqual(res.rolledBack.sort(), ['/etc/airlock-rollback-a.conf', '/etc/airlock-rollback-b.conf']);
+      assert.equal((await t.readFile('/etc/airlock-rollback-a.conf'))?.content, 'before\n', 'replaced file restored');
+      assert.equal(await t.readFile('/etc/airlock-rollback-b.conf'), undefined, 'created file removed');
+      assert.equal(await t.readFile('/etc/airlock-rollback-c.conf'), undefined, 'later steps not run');
+      assert.ok(res.backupDir && (await t.readFile(`${res.backupDir}/etc/airlock-rollback-a.conf`))?.content === 'before\n', 'backup kept');
+      await t.run('rm -f /etc/airlock-rollback-a.conf');
+    } finally {
+      await transports.closeAll();
+    }
+  });
+
+  it('from the bastion, plain `apply` reaches the hosts as real servers: key auth, pinned host keys', () => {
+    // The operator's view: airlock run on the bastion against the hosts' addresses, no lab involved.
+    const r = findRehearsal(loadSite(readFileSync(site, 'utf8'), site).site, prefix)!;
+    const siteFile = join(tmp, 'as-deployed.yaml');
+    writeFileSync(siteFile, stringify(r.layout.site)); // the lab-mapped site: Debian hosts, forwarders in the lab
+    const run = (knownHosts: string) =>
+      spawnSync('ip', ['netns', 'exec', r.state.bastion.netns, process.execPath, join(root, 'bin', 'airlock.js'), 'apply', siteFile, '-i', r.state.sshKey.privateKeyPath, '--known-hosts', knownHosts, '--json'], { encoding: 'utf8', timeout: 120_000 });
+    const ok = run(join(r.state.stateDir, 'known_hosts'));
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal((JSON.parse(ok.stdout) as ApplyJson).changed, 0);
+    const wrong = join(tmp, 'wrong_known_hosts');
+    const other = readFileSync(join(r.state.stateDir, 'known_hosts'), 'utf8').split('\n').filter(Boolean);
+    // Every address pinned to some other host's key: every connection must be refused.
+    writeFileSync(wrong, other.map((l, i) => `${l.split(' ')[0]} ${other[(i + 1) % other.length]!.split(' ').slice(1).join(' ')}`).join('\n'));
+    const bad = run(wrong);
+    assert.equal(bad.status, 1);
+    const res = JSON.parse(bad.stdout) as ApplyJson;
+    assert.ok(res.hosts.every((h) => !h.ok && /host key/i.test(h.error ?? '')), bad.stdout);
   });
 
   it('lab status sees every host running', () => {
