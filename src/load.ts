@@ -193,5 +193,7 @@ function checkReferences(site: Site, source: Source): Problem[] {
     netRefs(['services', 'dns', 'allowQuery'], dns.allowQuery, ['any', 'localhost', 'localnets']);
     netRefs(['services', 'dns', 'allowRecursion'], dns.allowRecursion, ['any', 'localhost', 'localnets']);
   }
+  const mirrors = site.services.mirrors;
+  if (mirrors) hostRef(['services', 'mirrors', 'host'], mirrors.host);
   return problems;
 }

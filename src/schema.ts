@@ -92,10 +92,31 @@ export const Dns = z.strictObject({
   zone: Zone.optional(),
 });
 
+export const MirrorUser = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9._-]{0,31}$/, 'a user name like "ci"'),
+  /** A password hash (scrypt, as written by `airlock passwd`); never a clear-text password. */
+  passwordHash: z.string().min(1),
+});
+
+/** One airlock mirror server on the admin host: OCI registry, APT, YUM, PyPI, Helm, GOPROXY and files. */
+export const Mirrors = z.strictObject({
+  host: name,
+  port: z.number().int().min(1).max(65535).default(5000),
+  /** Serve HTTPS with a certificate from the site CA that airlock generates. */
+  tls: z.boolean().default(false),
+  /** Where the content-addressed store lives on the mirror host. */
+  storeDir: z.string().regex(/^\/[^\0]*$/, 'an absolute path').default('/var/lib/airlock/store'),
+  /** Users allowed to push/upload (reads are anonymous). */
+  auth: z.strictObject({ users: z.array(MirrorUser).default([]) }).optional(),
+  /** Upstream registries the nodes' containerd is pointed away from, to this mirror. */
+  registries: z.array(hostname).default(['docker.io', 'registry.k8s.io', 'quay.io', 'ghcr.io']),
+});
+
 export const Services = z.strictObject({
   gateway: Gateway.optional(),
   ntp: Ntp.optional(),
   dns: Dns.optional(),
+  mirrors: Mirrors.optional(),
 });
 
 export const Cluster = z.strictObject({
@@ -115,6 +136,13 @@ export const Cluster = z.strictObject({
     .prefault({}),
   kubeProxy: z.strictObject({ mode: z.enum(['iptables', 'ipvs', 'nftables']).default('iptables') }).prefault({}),
   loadBalancer: z.strictObject({ pools: z.array(cidr).default([]) }).prefault({}),
+  /** Lifetime of the bootstrap token kubeadm join uses, like "24h" or "2h30m". */
+  bootstrapTokenTTL: z.string().regex(/^(\d+h)?(\d+m)?(\d+s)?$/, 'a duration like "24h"').refine((v) => v !== '', 'a duration like "24h"').default('24h'),
+  criSocket: z.string().default('unix:///run/containerd/containerd.sock'),
+  /** Extra names/addresses for the API server certificate. */
+  certSANs: z.array(z.string()).default([]),
+  /** Where kubeadm pulls control-plane images from; default: the site mirror (<mirror>:<port>/k8s). */
+  imageRepository: z.string().optional(),
 });
 
 export const Site = z.strictObject({
@@ -139,3 +167,4 @@ export type Cluster = z.output<typeof Cluster>;
 export type Dns = z.output<typeof Dns>;
 export type Ntp = z.output<typeof Ntp>;
 export type Gateway = z.output<typeof Gateway>;
+export type Mirrors = z.output<typeof Mirrors>;
