@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { applySite, labStatus, loadSite, rehearsalDown, rehearsalTransports, rehearsalUp, render, runProbes, topology, verifyProbes } from '../src/index.ts';
 import { ensureImage, labDown, labUp } from '../src/lab/index.ts';
 import { labLayout } from '../src/labsite.ts';
+import { LAB_IMAGE_PACKAGES } from '../src/rehearse.ts';
 
 if (process.getuid?.() !== 0) {
   console.error('bench/lab.ts needs root');
@@ -27,19 +28,19 @@ const time = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
 if (!warm) {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-image-'));
   try {
-    await time('image build (cold)', () => ensureImage({ imageDir: dir, packages: [] }));
+    await time('image build (cold)', () => ensureImage({ imageDir: dir, packages: LAB_IMAGE_PACKAGES }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-await ensureImage({ imageDir: '/var/cache/airlock/images', packages: [] });
+await ensureImage({ imageDir: '/var/cache/airlock/images', packages: LAB_IMAGE_PACKAGES });
 
 // Peer: the same five containers booted by the lab machinery alone (no SSH wait, no site logic).
 const peerPrefix = `b${randomBytes(2).toString('hex')}`;
 const layout = labLayout(site, peerPrefix);
 const peerDir = `/var/lib/airlock/labs/${peerPrefix}`;
 await time('peer: bare boot of 5 containers', () =>
-  labUp({ prefix: peerPrefix, stateDir: peerDir, networks: layout.networks, hosts: layout.hosts, bastion: layout.bastion, imagePackages: [], imageDir: '/var/cache/airlock/images' }),
+  labUp({ prefix: peerPrefix, stateDir: peerDir, networks: layout.networks, hosts: layout.hosts, bastion: layout.bastion, imagePackages: LAB_IMAGE_PACKAGES, imageDir: '/var/cache/airlock/images' }),
 );
 await labDown(peerDir);
 

@@ -12,7 +12,7 @@ fi
 
 PACKAGES=(
   # validators used by the tests
-  chrony bind9 bind9-utils bind9-dnsutils nftables iptables util-linux
+  chrony bind9 bind9-utils bind9-dnsutils nftables iptables util-linux containerd
   # the lab: base image, booting hosts, reaching them
   debootstrap systemd-container iproute2 openssh-client openssh-server curl iputils-ping
 )

@@ -7,7 +7,7 @@ import { shellQuote, type Transport } from './transport/index.ts';
 
 export const BACKUP_ROOT = '/var/lib/airlock/backups';
 
-export type StepStatus = 'ok' | 'changed' | 'would-change' | 'failed' | 'pending' | 'rolled-back';
+export type StepStatus = 'ok' | 'changed' | 'would-change' | 'failed' | 'pending' | 'rolled-back' | 'skipped';
 
 export interface StepOutcome {
   id: string;
@@ -42,6 +42,8 @@ export interface ApplyOptions {
   onStep?: (host: string, outcome: StepOutcome) => void;
   /** Injected clock for the zone serial floor (YYYYMMDD00); default Date.now. */
   now?: () => Date;
+  /** Applying to the lab: steps marked labSkip are reported as skipped, not run. */
+  lab?: boolean;
 }
 
 const SERIAL_RE = /^(\s*)(\d+)(\s*;\s*serial)\s*$/m;
@@ -170,7 +172,8 @@ export async function applyPlan(plan: Plan, t: Transport, opts: ApplyOptions = {
   try {
     for (const s of plan.steps) {
       stepStarted = Date.now();
-      if (s.kind === 'file') await doFile(s);
+      if (opts.lab && s.labSkip) report({ id: s.id, kind: s.kind, title: s.title, status: 'skipped', detail: `not in the lab: ${s.labSkip}` });
+      else if (s.kind === 'file') await doFile(s);
       else if (s.kind === 'command') await doCommand(s);
       else if (s.kind === 'assert') await doAssert(s);
       else await doService(s);

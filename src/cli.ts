@@ -7,6 +7,9 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   applySite,
   check,
+  formatIpamPlan,
+  ipamPlan,
+  siteImages,
   errors,
   findRehearsal,
   formatVerifyTerminal,
@@ -189,10 +192,11 @@ const STATUS_MARK: Record<StepOutcome['status'], string> = {
   failed: '✖',
   pending: '?',
   'rolled-back': '↺',
+  skipped: '-',
 };
 
 function printStep(host: string, o: StepOutcome, verbose: boolean, diffs = true) {
-  if (o.status === 'ok' && !verbose) return;
+  if ((o.status === 'ok' || o.status === 'skipped') && !verbose) return;
   const colour = o.status === 'failed' ? 'red' : o.status === 'ok' ? 'dim' : 'yellow';
   err.write(`${stamp()} ${paintErr('bold', host)} ${paintErr(colour, `${STATUS_MARK[o.status]} ${o.title}`)}${o.detail ? paintErr('dim', ` — ${o.detail}`) : ''}\n`);
   if (diffs && o.diff && o.status !== 'ok') {
@@ -209,7 +213,9 @@ function summariseApply(results: HostApplyResult[], dryRun: boolean): string {
   const lines = results.map((r) => {
     const s = r.ok ? (r.changed ? paint('yellow', `${r.changed} ${dryRun ? 'to change' : 'changed'}`) : paint('green', '0 changes')) : paint('red', `FAILED: ${r.error}`);
     const rb = r.rolledBack.length ? paint('dim', ` (rolled back ${r.rolledBack.length} file(s))`) : '';
-    return `  ${r.host.padEnd(12)} ${s}${rb} ${paint('dim', `${r.seconds.toFixed(1)}s`)}`;
+    const skipped = r.outcomes.filter((o) => o.status === 'skipped').length;
+    const sk = skipped ? paint('dim', ` (${skipped} step(s) not applicable in the lab)`) : '';
+    return `  ${r.host.padEnd(12)} ${s}${rb}${sk} ${paint('dim', `${r.seconds.toFixed(1)}s`)}`;
   });
   const total = results.reduce((a, r) => a + r.changed, 0);
   const failed = results.filter((r) => !r.ok).length;
@@ -217,7 +223,7 @@ function summariseApply(results: HostApplyResult[], dryRun: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function doApply(site: Site, transports: (h: string) => Promise<Transport>, opts: { host?: string; dryRun?: boolean; verbose?: boolean; json?: boolean; preview?: boolean }) {
+async function doApply(site: Site, transports: (h: string) => Promise<Transport>, opts: { host?: string; dryRun?: boolean; verbose?: boolean; json?: boolean; preview?: boolean; lab?: boolean }) {
   const rendered = render(site, { serial: todaySerial() });
   let plans = rendered.hosts.map((h) => h.plan);
   if (opts.host) {
@@ -231,26 +237,59 @@ async function doApply(site: Site, transports: (h: string) => Promise<Transport>
     const quiet = (h: string, o: StepOutcome) => printStep(h, o, Boolean(opts.verbose), false);
     // Diff first: what would change on each host, before anything is touched.
     err.write(`${stamp()} ${paintErr('bold', 'plan')} reading current state of ${plans.length} host(s)\n`);
-    const preview = await applySite(plans, transports, { dryRun: true, first, onStep });
+    const preview = await applySite(plans, transports, { dryRun: true, first, onStep, lab: opts.lab });
     const pending = preview.reduce((a, r) => a + r.changed, 0);
     err.write(`${stamp()} ${paintErr('bold', 'plan')} ${pending} step(s) to change; applying\n`);
     if (pending === 0 && preview.every((r) => r.ok)) return preview.map((r) => ({ ...r, dryRun: false }));
-    return applySite(plans, transports, { first, onStep: quiet });
+    return applySite(plans, transports, { first, onStep: quiet, lab: opts.lab });
   }
-  return applySite(plans, transports, { dryRun: opts.dryRun, first, onStep });
+  return applySite(plans, transports, { dryRun: opts.dryRun, first, onStep, lab: opts.lab });
 }
 
 async function doVerify(site: Site, transports: (h: string) => Promise<Transport>, r: Rehearsal | undefined, opts: { json?: boolean; report?: string }): Promise<VerifyReport> {
   const probes = verifyProbes(site, r ? { upstream: { whoamiUrl: r.layout.upstream.whoamiUrl, name: r.layout.upstream.testName }, outsider: true } : {});
   const report = await runProbes(site, probes, transports, {
+    lab: Boolean(r),
     notes: r?.layout.notes ?? [],
-    onResult: opts.json ? undefined : (x) => err.write(`${stamp()} ${paintErr('bold', x.host)} ${x.status === 'pass' ? paintErr('green', '✔') : paintErr('red', '✖')} ${x.title}\n`),
+    onResult: opts.json ? undefined : (x) => err.write(`${stamp()} ${paintErr('bold', x.host)} ${x.status === 'pass' ? paintErr('green', '✔') : x.status === 'skipped' ? paintErr('dim', '-') : paintErr('red', '✖')} ${x.title}\n`),
   });
   if (opts.report) {
     writeFileSync(opts.report, verifyHtml(site, report, r ? { upstream: { network: r.layout.upstream.network, address: r.layout.upstream.address, label: 'upstream' } } : {}));
   }
   return report;
 }
+
+// ---------------------------------------------------------------- cluster planning
+
+program
+  .command('ipam')
+  .description("Calico IPAM plan: blocks per node, capacity per node and cluster (like calicoctl ipam show --show-blocks)")
+  .argument('<site>', 'path to site.yaml')
+  .option('--json', 'machine-readable output')
+  .action(async (sitePath: string, opts: { json?: boolean }) => {
+    const loaded = await readSite(sitePath);
+    const plan = ipamPlan(loaded.site);
+    if (!plan) throw errors.usage(`${sitePath} has no cluster: section`);
+    out.write(opts.json ? `${JSON.stringify(plan, null, 2)}\n` : formatIpamPlan(plan));
+    process.exitCode = plan.problems.length ? 1 : 0;
+  });
+
+program
+  .command('images')
+  .description('The exact images the cluster needs (Kubernetes + Calico), upstream and on the site mirror')
+  .argument('<site>', 'path to site.yaml')
+  .option('--json', 'machine-readable output')
+  .action(async (sitePath: string, opts: { json?: boolean }) => {
+    const loaded = await readSite(sitePath);
+    if (!loaded.site.cluster) throw errors.usage(`${sitePath} has no cluster: section`);
+    const list = siteImages(loaded.site);
+    if (!list) throw errors.usage(`Kubernetes ${loaded.site.cluster.kubernetesVersion} is not in airlock's image table (1.28–1.32)`);
+    if (opts.json) out.write(`${JSON.stringify(list, null, 2)}\n`);
+    else {
+      for (const i of list.images) out.write(`${i.source}${i.mirror ? `  →  ${i.mirror}` : ''}\n`);
+      for (const w of list.warnings) err.write(`${paintErr('yellow', 'note:')} ${w}\n`);
+    }
+  });
 
 // ---------------------------------------------------------------- lab
 
@@ -362,9 +401,9 @@ program
   .option('--json', 'machine-readable output')
   .action(async (sitePath: string, opts: { host?: string; dryRun?: boolean; lab?: boolean; prefix?: string; identity?: string; knownHosts?: string; user?: string; verbose?: boolean; json?: boolean }) => {
     const loaded = await loadChecked(sitePath);
-    const { site, transports } = transportsFor(loaded.site, sitePath, opts);
+    const { site, rehearsal, transports } = transportsFor(loaded.site, sitePath, opts);
     try {
-      const results = await doApply(site, transports, opts);
+      const results = await doApply(site, transports, { ...opts, lab: Boolean(rehearsal) });
       if (opts.json) out.write(`${JSON.stringify({ ok: results.every((r) => r.ok), changed: results.reduce((a, r) => a + r.changed, 0), hosts: results }, null, 2)}\n`);
       else out.write(summariseApply(results, Boolean(opts.dryRun)));
       process.exitCode = results.every((r) => r.ok) ? 0 : 1;
@@ -416,7 +455,7 @@ program
     printLabUp(up, sitePath);
     const transports = rehearsalTransports(up);
     try {
-      const results = await doApply(up.layout.site, transports, { preview: false });
+      const results = await doApply(up.layout.site, transports, { preview: false, lab: true });
       out.write(`${paint('bold', '3/4 apply')}\n${summariseApply(results, false)}`);
       if (!results.every((r) => r.ok)) {
         process.exitCode = 1;

@@ -14,3 +14,6 @@ export { findRehearsal, labStateDir, rehearsalDown, rehearsalTransports, rehears
 export { hostCommand, labStatus, LabError, isLabError, type LabProgressEvent } from './lab/index.ts';
 export { sshTransport, TransportError, type Transport } from './transport/index.ts';
 export type { Site, Host, Network, Interface, Cluster } from './schema.ts';
+export { ipamPlan, formatIpamPlan, type IpamPlan } from './cluster/ipam.ts';
+export { siteImages, mirrorRegistry, KUBE_IMAGES, type ImageList, type ImageRef } from './cluster/images.ts';
+export { calicoInstallation, calicoPoolManifest, calicoNodeEnv } from './cluster/calico.ts';

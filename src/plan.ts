@@ -1,8 +1,14 @@
 // A Plan is the ordered list of Steps that brings one host to the rendered state. Every step says how to
 // tell whether it is already done, so applying a plan twice changes nothing the second time.
 
+/** What every step may say about the lab: some things cannot be done inside a container on a shared kernel. */
+export interface LabNote {
+  /** Skip this step in the lab (reported as "skipped"), with the reason. */
+  labSkip?: string;
+}
+
 /** Put a file in place (atomically, with a backup of what it replaces). */
-export interface FileStep {
+export interface FileStep extends LabNote {
   kind: 'file';
   id: string;
   title: string;
@@ -17,7 +23,7 @@ export interface FileStep {
 }
 
 /** Run `run` when `check` (sh, exit 0 = already so) fails, or when a file it follows changed. */
-export interface CommandStep {
+export interface CommandStep extends LabNote {
   kind: 'command';
   id: string;
   title: string;
@@ -28,7 +34,7 @@ export interface CommandStep {
 }
 
 /** A condition that must hold before going on (e.g. the new route works before the old link goes down). */
-export interface AssertStep {
+export interface AssertStep extends LabNote {
   kind: 'assert';
   id: string;
   title: string;
@@ -38,7 +44,7 @@ export interface AssertStep {
 }
 
 /** A systemd unit: enabled and running, restarted when one of its files changed. */
-export interface ServiceStep {
+export interface ServiceStep extends LabNote {
   kind: 'service';
   id: string;
   title: string;
@@ -61,6 +67,7 @@ export function formatPlan(plan: Plan): string {
   const lines = [`# ${plan.host} (${plan.os}; ${plan.roles.join(', ')}) — ${plan.steps.length} steps`];
   plan.steps.forEach((s, i) => {
     const n = String(i + 1).padStart(2);
+    if (s.labSkip) lines.push(`    (skipped in the lab: ${s.labSkip})`);
     switch (s.kind) {
       case 'file':
         lines.push(`${n}. file     ${s.path} (${s.mode}${s.owner ? ` ${s.owner}` : ''}) — ${s.title}`);

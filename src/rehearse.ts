@@ -13,6 +13,8 @@ import { OUTSIDER, type TransportFor } from './verify.ts';
 
 export const DEFAULT_STATE_ROOT = '/var/lib/airlock/labs';
 export const DEFAULT_IMAGE_DIR = '/var/cache/airlock/images';
+/** Beyond the lab machinery's base set: what cluster nodes need that the lab cannot fetch from a mirror yet. */
+export const LAB_IMAGE_PACKAGES = ['containerd'];
 
 export interface Rehearsal {
   layout: LabLayout;
@@ -34,7 +36,7 @@ export async function rehearsalUp(
   // Host keys are made at first boot: pins from an earlier lab of this prefix are stale.
   const stateDir = labStateDir(prefix, opts.stateRoot);
   if (!loadState(stateDir)) rmSync(knownHostsPath(stateDir), { force: true });
-  const image = await ensureImage({ imageDir, packages: [], rebuild: opts.rebuildImage, onProgress: (m) => progress({ phase: 'image', detail: m }) });
+  const image = await ensureImage({ imageDir, packages: LAB_IMAGE_PACKAGES, rebuild: opts.rebuildImage, onProgress: (m) => progress({ phase: 'image', detail: m }) });
   const state = await labUp(
     {
       prefix,
@@ -42,7 +44,7 @@ export async function rehearsalUp(
       networks: layout.networks,
       hosts: layout.hosts.map((h) => ({ name: h.name, interfaces: h.interfaces, files: h.files })),
       bastion: { network: layout.bastion.network, address: layout.bastion.address },
-      imagePackages: [],
+      imagePackages: LAB_IMAGE_PACKAGES,
       imageDir,
     },
     { onProgress: progress },

@@ -16,11 +16,15 @@ export function formatVerifyTerminal(report: VerifyReport, paint: Painter): stri
       host = r.host;
       lines.push(paint('bold', host === OUTSIDER ? 'outsider (a host outside the allowed networks)' : host));
     }
+    if (r.status === 'skipped') {
+      lines.push(paint('dim', `  - ${r.title} [${r.id}] — ${r.seen}`));
+      continue;
+    }
     const mark = r.status === 'pass' ? paint('green', '✔') : paint('red', '✖');
     lines.push(`  ${mark} ${r.title} ${paint('dim', `[${r.id}]`)}`);
     if (r.status !== 'pass') lines.push(`      expected: ${r.expected}\n      seen:     ${r.seen}`);
   }
-  const summary = `${report.passed} passed, ${report.failed} failed (${report.seconds.toFixed(1)}s)`;
+  const summary = `${report.passed} passed, ${report.failed} failed${report.skipped ? `, ${report.skipped} not checkable here` : ''} (${report.seconds.toFixed(1)}s)`;
   lines.push(report.failed ? paint('red', `✖ ${summary}`) : paint('green', `✔ ${summary}`));
   return `${lines.join('\n')}\n`;
 }
@@ -32,6 +36,7 @@ function hostStates(results: ProbeResult[]): Map<string, HostState> {
   const m = new Map<string, HostState>();
   for (const r of results) {
     const judged = r.host === OUTSIDER ? [OUTSIDER, ...r.about] : [r.host];
+    if (r.status === 'skipped') continue;
     for (const h of judged) if (m.get(h) !== 'fail') m.set(h, r.status === 'pass' ? 'pass' : 'fail');
   }
   return m;
@@ -104,7 +109,7 @@ export function verifyHtml(site: Site, report: VerifyReport, extra: Parameters<t
     .map(([host, rs]) => {
       const rows = rs
         .map(
-          (r) => `<tr class="${r.status}"><td class="st">${r.status === 'pass' ? '✔' : '✖'}</td><td>${esc(r.title)}<div class="id">${esc(r.id)} · ${r.seconds.toFixed(1)}s${r.attempts > 1 ? ` · ${r.attempts} tries` : ''}</div></td><td><code>${esc(r.expected)}</code></td><td><code>${esc(r.seen)}</code></td></tr>`,
+          (r) => `<tr class="${r.status}"><td class="st">${r.status === 'pass' ? '✔' : r.status === 'skipped' ? '–' : '✖'}</td><td>${esc(r.title)}<div class="id">${esc(r.id)} · ${r.seconds.toFixed(1)}s${r.attempts > 1 ? ` · ${r.attempts} tries` : ''}</div></td><td><code>${esc(r.expected)}</code></td><td><code>${esc(r.seen)}</code></td></tr>`,
         )
         .join('\n');
       const title = host === OUTSIDER ? 'outsider — a host outside the allowed networks' : host;
@@ -122,13 +127,13 @@ h1{margin-bottom:.2rem}.sub{color:#606f7b;margin-top:0}
 .topo{overflow-x:auto;border:1px solid #dae1e7;border-radius:8px;padding:.5rem;background:#fafbfc}
 table{border-collapse:collapse;width:100%;margin-bottom:1rem}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid #eef1f4;vertical-align:top}
 th{font-size:.8rem;color:#606f7b;text-transform:uppercase}td.st{width:1.5rem;font-weight:700}
-tr.pass td.st{color:#1f9d55}tr.fail td.st,tr.error td.st{color:#cc1f1a}tr.fail,tr.error{background:#fff5f5}
+tr.pass td.st{color:#1f9d55}tr.skipped{color:#8795a1}tr.fail td.st,tr.error td.st{color:#cc1f1a}tr.fail,tr.error{background:#fff5f5}
 .id{color:#8795a1;font-size:.75rem}code{font-size:.8rem;white-space:pre-wrap;word-break:break-word}
 ul.notes{color:#606f7b}
 </style></head><body>
 <h1>airlock verify — ${esc(report.site)}</h1>
 <p class="sub">${esc(report.startedAt)} · ${report.seconds.toFixed(1)}s · ${report.results.length} checks</p>
-<div class="banner ${ok ? 'ok' : 'bad'}">${ok ? '✔' : '✖'} ${report.passed} passed, ${report.failed} failed</div>
+<div class="banner ${ok ? 'ok' : 'bad'}">${ok ? '✔' : '✖'} ${report.passed} passed, ${report.failed} failed${report.skipped ? `, ${report.skipped} not checkable here` : ''}</div>
 <div class="topo">${topologySvg(site, report.results, extra)}</div>
 ${report.notes.length ? `<ul class="notes">${report.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 ${sections}

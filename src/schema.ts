@@ -130,6 +130,11 @@ export const Cluster = z.strictObject({
   cni: z
     .strictObject({
       plugin: z.literal('calico').default('calico'),
+      /** Calico release, like "v3.28.2". */
+      version: z.string().regex(/^v\d+\.\d+\.\d+$/, 'a Calico release like "v3.28.2"').default('v3.28.2'),
+      /** How Calico is installed: the plain manifest (seed 001's calico.yaml) or the Tigera operator. */
+      install: z.enum(['manifest', 'operator']).default('manifest'),
+      natOutgoing: z.boolean().default(true),
       blockSize: z.number().int().min(20).max(32).default(26),
       encapsulation: z.enum(['IPIP', 'IPIPCrossSubnet', 'VXLAN', 'VXLANCrossSubnet', 'None']).default('IPIP'),
     })

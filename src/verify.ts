@@ -21,6 +21,9 @@ export interface VerifyOptions {
   ntpSyncTimeout?: number;
 }
 
+const LAB_KERNEL = "not checkable in the lab: hosts share the machine's kernel";
+const LAB_MIRROR = 'not checkable in the lab: Kubernetes packages come from the site mirror';
+
 export const OUTSIDER = '@outsider';
 
 export interface Probe {
@@ -36,6 +39,8 @@ export interface Probe {
   retryFor?: number;
   /** Hosts/networks this probe speaks for, to colour the topology picture. */
   about: string[];
+  /** Not checkable inside the lab (shared kernel, no mirror content): reported as skipped there. */
+  labSkip?: string;
 }
 
 export interface ProbeResult {
@@ -44,7 +49,7 @@ export interface ProbeResult {
   title: string;
   expected: string;
   seen: string;
-  status: 'pass' | 'fail' | 'error';
+  status: 'pass' | 'fail' | 'error' | 'skipped';
   seconds: number;
   attempts: number;
   about: string[];
@@ -56,6 +61,8 @@ export interface VerifyReport {
   seconds: number;
   passed: number;
   failed: number;
+  /** Probes that cannot be judged here (e.g. kernel state inside the lab). */
+  skipped: number;
   results: ProbeResult[];
   /** Notes printed with the report (e.g. lab mappings). */
   notes: string[];
@@ -114,6 +121,7 @@ export function verifyProbes(site: Site, opts: VerifyOptions = {}): Probe[] {
     if (!topo.isNode(host) || !gw) continue;
     nodeProbes(topo, host, opts, probes, ntpTimeout);
   }
+  if (site.cluster) for (const host of site.hosts) if (host.roles.includes('control-plane') || host.roles.includes('worker')) prepProbes(site, host, probes);
 
   if (dns) {
     const server = topo.hosts.get(dns.server)?.host;
@@ -306,6 +314,21 @@ function nodeProbes(topo: Topology, host: Host, opts: VerifyOptions, probes: Pro
   }
 }
 
+/** Node preparation for kubeadm, item by item. */
+function prepProbes(site: Site, host: Host, probes: Probe[]) {
+  const name = host.name;
+  const v = site.cluster!.kubernetesVersion.replace(/^v/, '');
+  const simple = (id: string, title: string, command: string, expected: string, pass: (out: string) => boolean, labSkip?: string) =>
+    probes.push({ id, host: name, title, command, expected, judge: (r) => ({ pass: r.code === 0 && pass(r.stdout), seen: oneLine(r.stdout || r.stderr) }), about: [name], ...(labSkip ? { labSkip } : {}) });
+  simple('prep-swap-off', 'swap is off', 'swapon --show --noheadings; echo "swaps: $(swapon --show --noheadings | wc -l)"', 'swaps: 0', (o) => /swaps: 0/.test(o), LAB_KERNEL);
+  simple('prep-modules', 'overlay and br_netfilter are loaded', 'for m in overlay br_netfilter; do [ -d /sys/module/$m ] && echo "$m loaded" || echo "$m missing"; done', 'overlay loaded, br_netfilter loaded', (o) => !/missing/.test(o), LAB_KERNEL);
+  simple('prep-ip-forward', 'IPv4 forwarding is on', 'sysctl -n net.ipv4.ip_forward', '1', (o) => o.trim() === '1');
+  simple('prep-bridge-nf', 'bridged traffic goes through iptables', 'sysctl -n net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables', '1 and 1', (o) => o.trim().split('\n').every((l) => l.trim() === '1'), LAB_KERNEL);
+  simple('prep-containerd', 'containerd runs with the systemd cgroup driver and the mirror config', 'systemctl is-active containerd && containerd config dump 2>/dev/null | grep -E "SystemdCgroup|config_path|sandbox_image"', 'active, SystemdCgroup = true, config_path = /etc/containerd/certs.d', (o) => /^active/m.test(o) && /SystemdCgroup = true/.test(o) && /config_path = "\/etc\/containerd\/certs.d"/.test(o));
+  simple('prep-crictl', 'crictl points at containerd', 'cat /etc/crictl.yaml', site.cluster!.criSocket, (o) => o.includes(`runtime-endpoint: ${site.cluster!.criSocket}`));
+  simple('prep-kube-packages', `kubelet/kubeadm/kubectl ${v} installed`, 'kubeadm version -o short 2>/dev/null; kubelet --version 2>/dev/null', `v${v}`, (o) => o.includes(`v${v}`), LAB_MIRROR);
+}
+
 export type TransportFor = (host: string) => Promise<Transport>;
 
 /** Run the probes: hosts in parallel, each host's probes in order (the NetworkManager restart comes last). */
@@ -313,7 +336,7 @@ export async function runProbes(
   site: Site,
   probes: Probe[],
   transportFor: TransportFor,
-  opts: { onResult?: (r: ProbeResult) => void; notes?: string[] } = {},
+  opts: { onResult?: (r: ProbeResult) => void; notes?: string[]; lab?: boolean } = {},
 ): Promise<VerifyReport> {
   const started = Date.now();
   const byHost = new Map<string, Probe[]>();
@@ -334,7 +357,9 @@ export async function runProbes(
         const t0 = Date.now();
         let attempts = 0;
         let res: ProbeResult;
-        if (!t) {
+        if (opts.lab && p.labSkip) {
+          res = { ...meta(p), seen: p.labSkip, status: 'skipped', seconds: 0, attempts: 0 };
+        } else if (!t) {
           res = { ...meta(p), seen: `cannot reach ${host}: ${connectError}`, status: 'error', seconds: 0, attempts: 0 };
         } else {
           for (;;) {
@@ -367,7 +392,8 @@ export async function runProbes(
     startedAt: new Date(started).toISOString(),
     seconds: (Date.now() - started) / 1000,
     passed: results.filter((r) => r.status === 'pass').length,
-    failed: results.filter((r) => r.status !== 'pass').length,
+    failed: results.filter((r) => r.status === 'fail' || r.status === 'error').length,
+    skipped: results.filter((r) => r.status === 'skipped').length,
     results,
     notes: opts.notes ?? [],
   };

@@ -113,3 +113,21 @@ describe('NAT rules load for real in a throwaway netns, idempotently', { skip: !
     });
   }
 });
+
+describe('containerd config.toml passes containerd config dump', { skip: need('containerd') }, () => {
+  const confs = filesWhere((f) => f.path === '/etc/containerd/config.toml');
+  it('found configs', () => assert.ok(confs.length >= 3));
+  for (const c of confs) {
+    it(`${c.site}/${c.host}`, () => {
+      const p = put(join(tmp, 'containerd', c.site, c.host, 'config.toml'), c.file.content);
+      const r = run('containerd', ['--config', p, 'config', 'dump']);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /SystemdCgroup = true/);
+      assert.match(r.out, /config_path = "\/etc\/containerd\/certs.d"/);
+    });
+  }
+  it('rejects a broken config (the validator can fail)', () => {
+    const p = put(join(tmp, 'containerd', 'broken.toml'), 'version = 2\n[plugins."io.containerd.grpc.v1.cri"\n');
+    assert.notEqual(run('containerd', ['--config', p, 'config', 'dump']).code, 0);
+  });
+});

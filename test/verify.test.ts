@@ -82,7 +82,7 @@ describe('report', () => {
     assert.match(svg, /stroke-dasharray="5 4"/, 'disabled links are dashed');
   });
   it('is a self-contained page that escapes what it shows', () => {
-    const html = verifyHtml(seed, { site: 'seed', startedAt: 'now', seconds: 1, passed: 0, failed: 1, notes: [], results: [{ id: 'x', host: 'w1', title: '<script>', expected: 'e', seen: 's', status: 'fail', seconds: 0, attempts: 1, about: [] }] });
+    const html = verifyHtml(seed, { site: 'seed', startedAt: 'now', seconds: 1, passed: 0, failed: 1, skipped: 0, notes: [], results: [{ id: 'x', host: 'w1', title: '<script>', expected: 'e', seen: 's', status: 'fail', seconds: 0, attempts: 1, about: [] }] });
     assert.doesNotMatch(html, /<script>/);
     assert.doesNotMatch(html, /(src|href)="http/);
     assert.match(html, /<svg/);

@@ -7,6 +7,7 @@ import { bindSteps } from './bind.ts';
 import { chronySteps } from './chrony.ts';
 import { gatewaySteps } from './gateway.ts';
 import { dnsClientSteps, nodeNetworkSteps } from './netconf.ts';
+import { nodePrepSteps } from './nodeprep.ts';
 
 export interface RenderOptions {
   /** SOA serial for the internal zone (apply moves it forward on a real host; default 1). */
@@ -37,7 +38,7 @@ export function render(input: LoadedSite | Site, opts: RenderOptions = {}): Rend
   const serial = opts.serial ?? 1;
   const hosts = site.hosts.map((host): HostRender => {
     const steps = topo.isNode(host)
-      ? [...nodeNetworkSteps(topo, host), ...dnsClientSteps(topo, host), ...chronySteps(topo, host), ...bindSteps(topo, host, serial)]
+      ? [...nodeNetworkSteps(topo, host), ...dnsClientSteps(topo, host), ...chronySteps(topo, host), ...bindSteps(topo, host, serial), ...nodePrepSteps(topo, host)]
       : [...(topo.gateway?.host === host ? gatewaySteps(topo) : []), ...bindSteps(topo, host, serial), ...dnsClientSteps(topo, host), ...chronySteps(topo, host)];
     const plan: Plan = { host: host.name, os: host.os, roles: host.roles, steps };
     const files = steps

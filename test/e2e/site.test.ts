@@ -45,7 +45,7 @@ const brief = (a: ApplyJson) =>
     .filter((h) => !h.ok)
     .map((h) => `${h.host}: ${h.error}\n${labExec(h.host, 'journalctl -u NetworkManager --no-pager -n 25 -o short-precise').stdout}`)
     .join('\n');
-const failing = (v: VerifyJson) => v.results.filter((r) => r.status !== 'pass').map((r) => `${r.host}:${r.id}`).sort();
+const failing = (v: VerifyJson) => v.results.filter((r) => r.status === 'fail' || r.status === 'error').map((r) => `${r.host}:${r.id}`).sort();
 const labNetns = () => spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith(`${prefix}-`));
 const labCgroups = () =>
   ['/sys/fs/cgroup/systemd/airlock', '/sys/fs/cgroup/unified/airlock', '/sys/fs/cgroup/airlock'].flatMap((d) =>
