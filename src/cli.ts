@@ -9,6 +9,8 @@ import {
   check,
   formatIpamPlan,
   ipamPlan,
+  runbookMarkdown,
+  runbookScript,
   siteImages,
   errors,
   findRehearsal,
@@ -289,6 +291,17 @@ program
       for (const i of list.images) out.write(`${i.source}${i.mirror ? `  →  ${i.mirror}` : ''}\n`);
       for (const w of list.warnings) err.write(`${paintErr('yellow', 'note:')} ${w}\n`);
     }
+  });
+
+program
+  .command('runbook')
+  .description('The ordered bootstrap commands per host (kubeadm init, CNI, joins, checks) as Markdown or a script')
+  .argument('<site>', 'path to site.yaml')
+  .addOption(new Option('--format <f>', 'output format').choices(['md', 'sh']).default('md'))
+  .action(async (sitePath: string, opts: { format: 'md' | 'sh' }) => {
+    const loaded = await loadChecked(sitePath);
+    if (!loaded.site.cluster) throw errors.usage(`${sitePath} has no cluster: section`);
+    out.write(opts.format === 'sh' ? runbookScript(loaded.site, sitePath) : runbookMarkdown(loaded.site, sitePath));
   });
 
 // ---------------------------------------------------------------- lab

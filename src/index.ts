@@ -17,3 +17,4 @@ export type { Site, Host, Network, Interface, Cluster } from './schema.ts';
 export { ipamPlan, formatIpamPlan, type IpamPlan } from './cluster/ipam.ts';
 export { siteImages, mirrorRegistry, KUBE_IMAGES, type ImageList, type ImageRef } from './cluster/images.ts';
 export { calicoInstallation, calicoPoolManifest, calicoNodeEnv } from './cluster/calico.ts';
+export { runbookMarkdown, runbookScript, runbookSteps, type RunbookStep } from './cluster/runbook.ts';

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
+import { formatIpamPlan, ipamPlan, runbookMarkdown, siteImages } from '../src/index.ts';
 import { root, testSites } from './sites.ts';
 
 const goldenDir = join(root, 'test', 'golden');
@@ -14,6 +15,14 @@ function expectedTree(site: ReturnType<typeof testSites>[number]): Map<string, s
   for (const h of site.rendered.hosts) {
     for (const f of h.files) m.set(join(h.host, 'files', f.path), f.content);
     m.set(join(h.host, 'plan.json'), `${JSON.stringify(h.plan, null, 2)}\n`);
+  }
+  // Site-wide outputs of the cluster planning verbs.
+  if (site.site.cluster) {
+    m.set(join('_site', 'runbook.md'), runbookMarkdown(site.site));
+    const ipam = ipamPlan(site.site);
+    if (ipam) m.set(join('_site', 'ipam.txt'), formatIpamPlan(ipam));
+    const images = siteImages(site.site);
+    if (images) m.set(join('_site', 'images.json'), `${JSON.stringify(images, null, 2)}\n`);
   }
   return m;
 }
