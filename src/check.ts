@@ -5,6 +5,7 @@ import { contains, ipToString, last, overlaps, parseCidr, parseIp, size, type Ci
 import type { Host } from './schema.ts';
 import { formatPath, type PathSegment } from './source.ts';
 import { inAny, resolveNetRefs, topology } from './topology.ts';
+import { validateKubeadm } from './cluster/kubeadm.ts';
 
 export type Severity = 'error' | 'warning' | 'info';
 
@@ -52,6 +53,7 @@ export const CHECKS = {
   'offline-upstream': 'DNS forwarders or NTP upstreams are set on a site declared offline',
   'no-upstream-path': 'Upstreams are set but no gateway gives the site a way out',
   'zone-record-conflict': 'A zone record name is used twice with different addresses',
+  'kubeadm-config': 'A cluster setting kubeadm would reject, or that bites later (version, service subnet size, TTL, advertise address, proxy mode)',
 } as const;
 export type CheckId = keyof typeof CHECKS;
 
@@ -302,6 +304,13 @@ export function check(loaded: LoadedSite): CheckResult {
     } else if (cps.length > 1 && via === '') {
       add('control-plane-endpoint', 'info', p, `controlPlaneEndpoint is one node's address; with ${cps.length} control planes the API goes down with that node`, 'use a DNS name or VIP shared by the control planes');
     }
+  }
+
+  // kubeadm's own field rules (those not already covered above).
+  const overlapReported = findings.some((f) => f.id === 'cidr-overlap' && /podCIDR|serviceCIDR/.test(f.path));
+  for (const p of validateKubeadm(site)) {
+    if (overlapReported && /overlaps/.test(p.message)) continue; // already a cidr-overlap finding
+    add('kubeadm-config', p.severity, p.segments, p.message, p.hint);
   }
 
   findings.sort((a, b) => a.location.line - b.location.line || a.location.col - b.location.col || a.id.localeCompare(b.id));

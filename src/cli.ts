@@ -6,7 +6,17 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
   applySite,
+  bootstrapToken,
+  caCertHash,
+  certificateKey,
   check,
+  controlPlaneHosts,
+  generateCA,
+  joinCommand,
+  loadPki,
+  pkiMaterial,
+  writePki,
+  type KubeadmMaterial,
   formatIpamPlan,
   ipamPlan,
   runbookMarkdown,
@@ -88,8 +98,9 @@ program
     return Number(v);
   }))
   .option('--force', 'render even when check reports errors')
+  .option('--pki <dir>', 'with the material from `airlock pki`: also render kubeadm init/join files')
   .option('--json', 'machine-readable output')
-  .action(async (sitePath: string, opts: { out: string; serial?: number; force?: boolean; json?: boolean }) => {
+  .action(async (sitePath: string, opts: { out: string; serial?: number; force?: boolean; pki?: string; json?: boolean }) => {
     const loaded = await readSite(sitePath);
     const result = check(loaded);
     if (result.errors > 0 && !opts.force) {
@@ -101,7 +112,7 @@ program
       process.exitCode = 1;
       return;
     }
-    const rendered = render(loaded, { serial: opts.serial ?? todaySerial() });
+    const rendered = render(loaded, { serial: opts.serial ?? todaySerial(), kubeadm: await materialFrom(opts.pki) });
     const written = await writeRendered(rendered, opts.out);
     if (opts.json) out.write(`${JSON.stringify({ ok: true, out: opts.out, written, findings: result.findings }, null, 2)}\n`);
     else {
@@ -225,8 +236,8 @@ function summariseApply(results: HostApplyResult[], dryRun: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function doApply(site: Site, transports: (h: string) => Promise<Transport>, opts: { host?: string; dryRun?: boolean; verbose?: boolean; json?: boolean; preview?: boolean; lab?: boolean }) {
-  const rendered = render(site, { serial: todaySerial() });
+async function doApply(site: Site, transports: (h: string) => Promise<Transport>, opts: { host?: string; dryRun?: boolean; verbose?: boolean; json?: boolean; preview?: boolean; lab?: boolean; pki?: string }) {
+  const rendered = render(site, { serial: todaySerial(), kubeadm: await materialFrom(opts.pki) });
   let plans = rendered.hosts.map((h) => h.plan);
   if (opts.host) {
     plans = plans.filter((p) => p.host === opts.host);
@@ -290,6 +301,39 @@ program
     else {
       for (const i of list.images) out.write(`${i.source}${i.mirror ? `  →  ${i.mirror}` : ''}\n`);
       for (const w of list.warnings) err.write(`${paintErr('yellow', 'note:')} ${w}\n`);
+    }
+  });
+
+/** Bootstrap material from a pki directory (made by `airlock pki`). */
+async function materialFrom(dir: string | undefined): Promise<KubeadmMaterial | undefined> {
+  if (!dir) return undefined;
+  const pki = await loadPki(dir, new Date());
+  if (!pki.token) throw errors.usage(`${dir} has no bootstrap token; run airlock pki again`);
+  return { token: pki.token, caCertHash: caCertHash(pki.ca.certPem), ...(pki.certificateKey ? { certificateKey: pki.certificateKey } : {}) };
+}
+
+program
+  .command('pki')
+  .description('Make (or reuse) the cluster CA, bootstrap token and join command before any node exists')
+  .argument('<site>', 'path to site.yaml')
+  .requiredOption('-o, --out <dir>', 'PKI directory (created 0700; an existing ca.crt + ca.key are reused)')
+  .option('--json', 'machine-readable output')
+  .action(async (sitePath: string, opts: { out: string; json?: boolean }) => {
+    const loaded = await loadChecked(sitePath);
+    const c = loaded.site.cluster;
+    if (!c) throw errors.usage(`${sitePath} has no cluster: section`);
+    const now = new Date();
+    const existing = existsSync(resolve(opts.out, 'ca.crt')) ? await loadPki(opts.out, now) : undefined;
+    const ca = existing?.ca ?? generateCA({ commonName: 'kubernetes', notBefore: new Date(now.getTime() - 5 * 60_000), days: 3650 });
+    const multiCp = controlPlaneHosts(loaded.site).length > 1;
+    const material = pkiMaterial(ca, existing?.token ?? bootstrapToken(), existing?.certificateKey ?? (multiCp ? certificateKey() : undefined));
+    const join = joinCommand(c.controlPlaneEndpoint.includes(':') ? c.controlPlaneEndpoint : `${c.controlPlaneEndpoint}:6443`, material);
+    const written = await writePki(opts.out, material, { joinCommand: join });
+    const masked = join.replace(material.token, `${material.token.slice(0, 6)}.****************`);
+    if (opts.json) out.write(`${JSON.stringify({ dir: opts.out, caCertHash: material.caCertHash, reusedCA: Boolean(existing), files: written }, null, 2)}\n`);
+    else {
+      for (const f of written) out.write(`  ${f.mode} ${f.path}${f.changed ? '' : paint('dim', ' (unchanged)')}\n`);
+      out.write(`${paint('green', '✔')} ${existing ? 'reused the CA in' : 'made a new CA in'} ${opts.out}; discovery hash ${material.caCertHash}\n  join: ${masked}   (full command in ${resolve(opts.out, 'join-command')})\n`);
     }
   });
 
@@ -410,9 +454,10 @@ program
   .option('-i, --identity <file>', 'SSH private key (default: ssh-agent via SSH_AUTH_SOCK)')
   .option('--known-hosts <file>', 'pinned host keys (default ~/.ssh/known_hosts)')
   .option('--user <name>', 'SSH user (non-root users go through sudo -n)')
+  .option('--pki <dir>', 'with the material from `airlock pki`: also place kubeadm init/join files')
   .option('-v, --verbose', 'also list the steps that were already done')
   .option('--json', 'machine-readable output')
-  .action(async (sitePath: string, opts: { host?: string; dryRun?: boolean; lab?: boolean; prefix?: string; identity?: string; knownHosts?: string; user?: string; verbose?: boolean; json?: boolean }) => {
+  .action(async (sitePath: string, opts: { host?: string; dryRun?: boolean; lab?: boolean; prefix?: string; identity?: string; knownHosts?: string; user?: string; pki?: string; verbose?: boolean; json?: boolean }) => {
     const loaded = await loadChecked(sitePath);
     const { site, rehearsal, transports } = transportsFor(loaded.site, sitePath, opts);
     try {

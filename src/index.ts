@@ -18,3 +18,6 @@ export { ipamPlan, formatIpamPlan, type IpamPlan } from './cluster/ipam.ts';
 export { siteImages, mirrorRegistry, KUBE_IMAGES, type ImageList, type ImageRef } from './cluster/images.ts';
 export { calicoInstallation, calicoPoolManifest, calicoNodeEnv } from './cluster/calico.ts';
 export { runbookMarkdown, runbookScript, runbookSteps, type RunbookStep } from './cluster/runbook.ts';
+export { parseKubeVersion, isSupported, supportOf, supportedMinors, supportedRange, kubeadmApiVersion, SUPPORTED_MINORS, type KubeadmApi, type KubeVersion, type MinorSupport } from './cluster/versions.ts';
+export { kubeadmInitConfig, kubeadmJoinConfig, validateKubeadm, validateMaterial, apiServerSANs, clusterDnsAddress, firstServiceAddress, nodeAddress, imageRepository, initControlPlane, controlPlaneHosts, clusterHosts, KUBEADM_FILE_MODE, type KubeadmMaterial, type KubeadmProblem } from './cluster/kubeadm.ts';
+export { generateCA, caCertHash, caProblems, bootstrapToken, isBootstrapToken, certificateKey, parseTTL, pkiMaterial, joinCommand, writePki, loadPki, PKI_FILES, type CertificateAuthority, type CaOptions, type KeyAlgorithm, type LoadedPki, type PkiMaterial, type RandomSource, type WrittenFile } from './cluster/pki.ts';

@@ -33,7 +33,8 @@ export async function writeRendered(rendered: Rendered, out: string): Promise<st
   const written: string[] = [];
   try {
     await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
+    // 0700: plans and kubeadm files may hold the bootstrap token.
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
     await writeFile(join(tmp, MARKER), `site ${rendered.site}\n`);
     const index = [];
     for (const h of rendered.hosts) {
@@ -41,7 +42,7 @@ export async function writeRendered(rendered: Rendered, out: string): Promise<st
       for (const f of h.files) {
         const p = join(hostDir, 'files', f.path);
         await mkdir(dirname(p), { recursive: true });
-        await writeFile(p, f.content);
+        await writeFile(p, f.content, { mode: parseInt(f.mode, 8) });
         written.push(join(h.host, 'files', f.path));
       }
       await writeFile(join(hostDir, 'plan.json'), `${JSON.stringify(h.plan, null, 2)}\n`);

@@ -2,7 +2,7 @@
 // and nothing written when input is bad.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -101,6 +101,27 @@ describe('airlock CLI', () => {
     assert.equal(v.code, 2);
     assert.match(v.stderr, /no lab is up/);
     noStack(v.stderr);
+  });
+
+  it('pki makes a CA, token and join command (secrets 0600, never printed), reuses them, and render places kubeadm files', () => {
+    const dir = join(tmp, 'pki');
+    const a = airlock('pki', seed, '--out', dir, '--json');
+    assert.equal(a.code, 0, a.stderr);
+    const token = readFileSync(join(dir, 'token'), 'utf8').trim();
+    assert.match(token, /^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+    for (const [f, mode] of [['ca.key', 0o600], ['token', 0o600], ['join-command', 0o600], ['ca.crt', 0o644]] as const)
+      assert.equal(statSync(join(dir, f)).mode & 0o777, mode, f);
+    const b = airlock('pki', seed, '--out', dir);
+    assert.equal(b.code, 0);
+    assert.ok(!b.stdout.includes(token) && !b.stderr.includes(token), 'token never printed');
+    assert.match(b.stdout, /reused the CA/);
+    assert.equal(readFileSync(join(dir, 'token'), 'utf8').trim(), token, 'token kept');
+    const out = join(tmp, 'out-pki');
+    assert.equal(airlock('render', seed, '--out', out, '--pki', dir).code, 0);
+    const init = join(out, 'cp1', 'files', 'etc', 'kubernetes', 'airlock', 'kubeadm-init.yaml');
+    assert.equal(statSync(init).mode & 0o777, 0o600);
+    assert.ok(readFileSync(init, 'utf8').includes(token));
+    assert.ok(existsSync(join(out, 'w1', 'files', 'etc', 'kubernetes', 'airlock', 'kubeadm-join.yaml')));
   });
 
   it('render will not clobber a directory it did not write', () => {

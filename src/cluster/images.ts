@@ -69,6 +69,14 @@ export function mirrorRegistry(site: Site): string | undefined {
   return addr ? `${addr}:${m.port}` : undefined;
 }
 
+/** kubeadm's imageRepository: cluster.imageRepository, else the site mirror's /k8s, else kubeadm's default (unset). */
+export function imageRepository(site: Site): string | undefined {
+  const c = site.cluster;
+  if (c?.imageRepository) return c.imageRepository;
+  const registry = mirrorRegistry(site);
+  return registry ? `${registry}/k8s` : undefined;
+}
+
 export function kubeMinor(version: string): string {
   const m = /^v?(\d+)\.(\d+)\.(\d+)$/.exec(version);
   return m ? `${m[1]}.${m[2]}` : '';
@@ -85,7 +93,7 @@ export function siteImages(site: Site): ImageList | undefined {
   if (row.release !== v)
     warnings.push(`etcd/CoreDNS/pause for ${v} come from the ${row.release} row (${row.source}); patch releases may differ — confirm with \`kubeadm config images list --kubernetes-version v${v}\` on the connected side`);
   const registry = mirrorRegistry(site);
-  const repo = c.imageRepository ?? (registry ? `${registry}/k8s` : undefined);
+  const repo = imageRepository(site);
   const k8s = (name: string, tag: string, upstreamPath = name): ImageRef => ({
     component: name,
     source: `registry.k8s.io/${upstreamPath}:${tag}`,

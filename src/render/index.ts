@@ -8,10 +8,14 @@ import { chronySteps } from './chrony.ts';
 import { gatewaySteps } from './gateway.ts';
 import { dnsClientSteps, nodeNetworkSteps } from './netconf.ts';
 import { nodePrepSteps } from './nodeprep.ts';
+import { clusterFileSteps } from './clusterfiles.ts';
+import type { KubeadmMaterial } from '../cluster/kubeadm.ts';
 
 export interface RenderOptions {
   /** SOA serial for the internal zone (apply moves it forward on a real host; default 1). */
   serial?: number;
+  /** Bootstrap token and CA hash (from `airlock pki`): with them, kubeadm init/join files are rendered too. */
+  kubeadm?: KubeadmMaterial;
 }
 
 export interface RenderedFile {
@@ -38,7 +42,7 @@ export function render(input: LoadedSite | Site, opts: RenderOptions = {}): Rend
   const serial = opts.serial ?? 1;
   const hosts = site.hosts.map((host): HostRender => {
     const steps = topo.isNode(host)
-      ? [...nodeNetworkSteps(topo, host), ...dnsClientSteps(topo, host), ...chronySteps(topo, host), ...bindSteps(topo, host, serial), ...nodePrepSteps(topo, host)]
+      ? [...nodeNetworkSteps(topo, host), ...dnsClientSteps(topo, host), ...chronySteps(topo, host), ...bindSteps(topo, host, serial), ...nodePrepSteps(topo, host), ...clusterFileSteps(topo, host, opts.kubeadm)]
       : [...(topo.gateway?.host === host ? gatewaySteps(topo) : []), ...bindSteps(topo, host, serial), ...dnsClientSteps(topo, host), ...chronySteps(topo, host)];
     const plan: Plan = { host: host.name, os: host.os, roles: host.roles, steps };
     const files = steps

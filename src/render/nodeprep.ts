@@ -4,7 +4,7 @@
 import type { Step } from '../plan.ts';
 import type { Host } from '../schema.ts';
 import type { Topology } from '../topology.ts';
-import { KUBE_IMAGES, kubeMinor, mirrorRegistry } from '../cluster/images.ts';
+import { imageRepository, KUBE_IMAGES, kubeMinor } from '../cluster/images.ts';
 import { MANAGED, OS_PROFILES } from './os.ts';
 
 const KERNEL = 'the lab shares the machine\'s kernel: modules and bridge sysctls are the host\'s to set';
@@ -49,8 +49,7 @@ export function nodePrepSteps(topo: Topology, host: Host): Step[] {
   const os = OS_PROFILES[host.os];
   const v = cluster.kubernetesVersion.replace(/^v/, '');
   const row = KUBE_IMAGES[kubeMinor(v)];
-  const registry = mirrorRegistry(topo.site);
-  const repo = cluster.imageRepository ?? (registry ? `${registry}/k8s` : 'registry.k8s.io');
+  const repo = imageRepository(topo.site) ?? 'registry.k8s.io';
   const sandbox = `${repo}/pause:${row?.pause ?? '3.9'}`;
   const steps: Step[] = [
     {
