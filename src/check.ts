@@ -48,7 +48,7 @@ export const CHECKS = {
   'client-cannot-reach-server': 'A host shares no enabled network with its NTP/DNS server',
   'control-plane-endpoint': 'controlPlaneEndpoint is not an address (or zone name) of a control-plane host',
   'no-control-plane': 'The cluster has no host with the control-plane role',
-  'calico-block-size': 'Calico blockSize is larger than podCIDR, or smaller than max pods per node needs',
+  'calico-block-size': 'Calico blockSize is larger than podCIDR, or so small that a node needs more than 2 (warning) or 4 (error) blocks for maxPodsPerNode',
   'pod-cidr-exhausted': 'podCIDR has fewer Calico blocks than the nodes need',
   'offline-upstream': 'DNS forwarders or NTP upstreams are set on a site declared offline',
   'no-upstream-path': 'Upstreams are set but no gateway gives the site a way out',
@@ -268,8 +268,10 @@ export function check(loaded: LoadedSite): CheckResult {
         add('calico-block-size', 'error', ['cluster', 'cni', 'blockSize'], `blockSize /${bs} is larger than podCIDR ${pod.text}`, `use a blockSize of at least /${pod.prefix} (Calico's default is 26)`, [['cluster', 'podCIDR']]);
       } else {
         const blocks = 2 ** (bs - pod.prefix);
+        // Calico lets a node borrow extra blocks, so 2 blocks per full node (its default /26 with 110 pods) is
+        // normal; past 4 the route table grows per node and affinity breaks easily: too small.
         if (blocksPerNode > 2)
-          add('calico-block-size', 'info', ['cluster', 'cni', 'blockSize'], `a /${bs} block holds ${perBlock} addresses but a node may run ${cluster.maxPodsPerNode} pods: each full node takes ${blocksPerNode} blocks`, 'fine for Calico; a smaller blockSize number (bigger block) wastes less routing');
+          add('calico-block-size', blocksPerNode > 4 ? 'error' : 'warning', ['cluster', 'cni', 'blockSize'], `a /${bs} block holds ${perBlock} addresses but a node may run ${cluster.maxPodsPerNode} pods: each full node needs ${blocksPerNode} blocks`, `use blockSize ${Math.max(pod.prefix, 32 - Math.ceil(Math.log2(Math.ceil(cluster.maxPodsPerNode / 2))))} or smaller (Calico's default is 26), or lower maxPodsPerNode`);
         if (blocks < nodes * blocksPerNode)
           add('pod-cidr-exhausted', 'error', ['cluster', 'podCIDR'], `podCIDR ${pod.text} has ${blocks} blocks of /${bs}, but ${nodes} node(s) × ${blocksPerNode} block(s) are needed for ${cluster.maxPodsPerNode} pods each`, 'widen podCIDR or lower maxPodsPerNode', [['cluster', 'cni', 'blockSize']]);
         else if (blocks < nodes * blocksPerNode * 2)
