@@ -7,6 +7,17 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   applySite,
   bootstrapToken,
+  importChart,
+  importDeb,
+  importDockerArchive,
+  importFile,
+  importGoModule,
+  importOciLayout,
+  importPython,
+  importRpm,
+  openStore,
+  repoHandlers,
+  serve,
   caCertHash,
   certificateKey,
   check,
@@ -346,6 +357,114 @@ program
     const loaded = await loadChecked(sitePath);
     if (!loaded.site.cluster) throw errors.usage(`${sitePath} has no cluster: section`);
     out.write(opts.format === 'sh' ? runbookScript(loaded.site, sitePath) : runbookMarkdown(loaded.site, sitePath));
+  });
+
+// ---------------------------------------------------------------- mirrors
+
+function storeDirFor(site: Site | undefined, given?: string): string {
+  const dir = given ?? site?.services.mirrors?.storeDir;
+  if (!dir) throw errors.usage('no store: pass --store DIR (or set services.mirrors.storeDir in the site)');
+  return dir;
+}
+
+const store = program.command('store').description('The content-addressed store behind every mirror (OCI, APT, YUM, PyPI, Helm, Go, files)');
+
+store
+  .command('add')
+  .description('Import an artifact: oci-layout DIR | docker-archive TAR | deb FILE... | rpm FILE... | python FILE | chart TGZ | gomod ZIP | file FILE')
+  .argument('<kind>', 'oci-layout, docker-archive, deb, rpm, python, chart, gomod or file')
+  .argument('<paths...>', 'what to import')
+  .requiredOption('--store <dir>', 'store directory')
+  .option('--repo <name>', 'image repository (oci-layout, docker-archive) or YUM repo (rpm, default rocky9)')
+  .option('--tag <tag>', 'image tag', 'latest')
+  .option('--suite <suite>', 'APT suite (deb)', 'bookworm')
+  .option('--component <c>', 'APT component (deb)', 'main')
+  .option('--module <path>', 'Go module path (gomod)')
+  .option('--version <v>', 'Go module version (gomod)')
+  .option('--name <name>', 'file name under /files/ (file; default: the file\'s own name)')
+  .action(async (kind: string, paths: string[], opts: { store: string; repo?: string; tag: string; suite: string; component: string; module?: string; version?: string; name?: string }) => {
+    const st = await openStore(opts.store);
+    const one = paths[0]!;
+    const need = (v: string | undefined, flag: string) => {
+      if (!v) throw errors.usage(`${kind} needs ${flag}`);
+      return v;
+    };
+    let result: unknown;
+    switch (kind) {
+      case 'oci-layout':
+        result = await importOciLayout(st, one, { repo: need(opts.repo, '--repo'), tag: opts.tag });
+        break;
+      case 'docker-archive':
+        result = await importDockerArchive(st, one, { repo: need(opts.repo, '--repo'), tag: opts.tag });
+        break;
+      case 'deb':
+        result = await importDeb(st, paths, { suite: opts.suite, component: opts.component });
+        break;
+      case 'rpm':
+        result = await importRpm(st, paths, { repo: opts.repo ?? 'rocky9' });
+        break;
+      case 'python':
+        result = await importPython(st, one);
+        break;
+      case 'chart':
+        result = await importChart(st, one);
+        break;
+      case 'gomod':
+        result = await importGoModule(st, { module: need(opts.module, '--module'), version: need(opts.version, '--version'), zip: one });
+        break;
+      case 'file':
+        result = await importFile(st, one, { name: opts.name ?? one.split('/').pop()! });
+        break;
+      default:
+        throw errors.usage(`unknown kind "${kind}" (oci-layout, docker-archive, deb, rpm, python, chart, gomod, file)`);
+    }
+    out.write(`${JSON.stringify(result, null, 2)}\n`);
+  });
+
+store
+  .command('verify')
+  .description('Re-hash every blob; report corrupt ones; remove temp files left by crashes')
+  .requiredOption('--store <dir>', 'store directory')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { store: string; json?: boolean }) => {
+    const st = await openStore(opts.store);
+    const r = await st.verify();
+    if (opts.json) out.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      for (const c of r.corrupt) out.write(`${paint('red', 'corrupt')} ${c}\n`);
+      out.write(`${r.corrupt.length ? paint('red', '✖') : paint('green', '✔')} ${r.ok} blob(s) ok, ${r.corrupt.length} corrupt, ${r.removedTemp} temp file(s) removed\n`);
+    }
+    process.exitCode = r.corrupt.length ? 1 : 0;
+  });
+
+program
+  .command('serve')
+  .description('Serve the mirrors (OCI registry, APT, YUM, PyPI, Helm, GOPROXY, files) from one store')
+  .argument('[site]', 'site.yaml (port, store, users from services.mirrors)')
+  .option('--store <dir>', 'store directory (default: services.mirrors.storeDir)')
+  .option('--listen <addr>', 'address to listen on', '0.0.0.0')
+  .option('--port <n>', 'port (default: services.mirrors.port or 5000)')
+  .option('--tls-cert <file>', 'PEM certificate (HTTPS)')
+  .option('--tls-key <file>', 'PEM key (HTTPS)')
+  .action(async (sitePath: string | undefined, opts: { store?: string; listen: string; port?: string; tlsCert?: string; tlsKey?: string }) => {
+    const site = sitePath ? (await loadChecked(sitePath)).site : undefined;
+    const m = site?.services.mirrors;
+    const st = await openStore(storeDirFor(site, opts.store));
+    const port = opts.port !== undefined ? Number(opts.port) : (m?.port ?? 5000);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.usage(`--port must be 0-65535, got "${opts.port}"`);
+    if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw errors.usage('--tls-cert and --tls-key go together');
+    const running = await serve({
+      store: st,
+      host: opts.listen,
+      port,
+      handlers: repoHandlers(),
+      ...(opts.tlsCert && opts.tlsKey ? { tls: { cert: opts.tlsCert, key: opts.tlsKey } } : {}),
+      ...(m?.auth?.users.length ? { users: m.auth.users } : {}),
+    });
+    err.write(`${paintErr('green', '✔')} serving ${st.root} at ${running.url} (Ctrl-C to stop)\n`);
+    const stop = () => void running.close().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
   });
 
 // ---------------------------------------------------------------- lab
