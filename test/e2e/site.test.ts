@@ -209,10 +209,12 @@ describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespace
     // The operator's view: airlock run on the bastion against the hosts' addresses, no lab involved.
     const r = findRehearsal(loadSite(readFileSync(site, 'utf8'), site).site, prefix)!;
     const siteFile = join(tmp, 'as-deployed.yaml');
-    // The lab-mapped site (Debian hosts, forwarders in the lab), without its cluster: outside the lab,
-    // node preparation would (rightly) try to load kernel modules, which a lab host cannot.
+    // The lab-mapped site (Debian hosts, forwarders in the lab), without its cluster and mirrors: outside
+    // the lab, node preparation would (rightly) load kernel modules and fetch the mirror's key, which a lab
+    // host cannot (no modules of its own, no mirror server in the lab yet).
     const { cluster: _cluster, ...networkOnly } = r.layout.site;
-    writeFileSync(siteFile, stringify(networkOnly));
+    const { mirrors: _mirrors, ...services } = networkOnly.services;
+    writeFileSync(siteFile, stringify({ ...networkOnly, services }));
     const run = (knownHosts: string) =>
       spawnSync('ip', ['netns', 'exec', r.state.bastion.netns, process.execPath, join(root, 'bin', 'airlock.js'), 'apply', siteFile, '-i', r.state.sshKey.privateKeyPath, '--known-hosts', knownHosts, '--json'], { encoding: 'utf8', timeout: 120_000 });
     const ok = run(join(r.state.stateDir, 'known_hosts'));
