@@ -5,12 +5,11 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/types.ts';
-import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
+import type { RepoHandler } from '../types.ts';
 import { ArchiveError, decompress, readAr, readTar } from './archive.ts';
 import { siteSigner, type SiteSigner } from './gpg.ts';
-import { pathSegments, publishPath, putAndPublish, readJsonMeta, requireGetOrHead, sendPublished, withLock, writeJsonMeta } from './http.ts';
+import { publishedHandler, publishPath, putAndPublish, readJsonMeta, withLock, writeJsonMeta } from './http.ts';
 
 export const APT_NS = 'apt';
 export const APT_KEYRING_ASC = 'airlock-archive-keyring.asc';
@@ -302,13 +301,5 @@ export async function publishSuite(store: Store, suite: AptSuite, signer: SiteSi
 
 /** GET/HEAD /apt/...: pool files, dists indexes (also by-hash), the public keyring. */
 export function aptHandler(prefix = '/apt/'): RepoHandler {
-  return {
-    prefix,
-    async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-      requireGetOrHead(req);
-      const segs = pathSegments(req.url, prefix);
-      if (segs.length === 0 || segs[segs.length - 1] === '') throw new HttpError(404, 'no directory listings');
-      return sendPublished(req, res, ctx.store, APT_NS, segs.join('/'));
-    },
-  };
+  return publishedHandler(prefix, APT_NS);
 }

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/types.ts';
 import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
 import { ArchiveError, zipEntries, zipRead } from './archive.ts';
-import { pathSegments, publishPath, sha256Hex, putAndPublish, readJsonMeta, requireGetOrHead, sendPublished, withLock, writeJsonMeta } from './http.ts';
+import { comparePrerelease, pathSegments, publishPath, sha256Hex, putAndPublish, readJsonMeta, requireGetOrHead, sendPublished, withLock, writeJsonMeta } from './http.ts';
 
 export const GO_NS = 'go';
 
@@ -82,21 +82,7 @@ function compareVersion(a: string, b: string): number {
   if (xa === xb) return 0;
   if (xa === undefined) return 1;
   if (xb === undefined) return -1;
-  const sa = xa.split('.');
-  const sb = xb.split('.');
-  for (let i = 0; i < Math.max(sa.length, sb.length); i++) {
-    const p = sa[i];
-    const q = sb[i];
-    if (p === q) continue;
-    if (p === undefined) return -1;
-    if (q === undefined) return 1;
-    const pn = /^\d+$/.test(p);
-    const qn = /^\d+$/.test(q);
-    if (pn && qn) return Number(p) - Number(q);
-    if (pn !== qn) return pn ? -1 : 1;
-    return p < q ? -1 : 1;
-  }
-  return 0;
+  return comparePrerelease(xa, xb);
 }
 
 export interface GoModuleState {

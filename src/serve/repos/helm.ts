@@ -8,7 +8,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { Store } from '../../store/types.ts';
 import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
 import { ArchiveError, readTar } from './archive.ts';
-import { pathSegments, putAndPublish, readJsonMeta, requireGetOrHead, sendPublished, withLock, writeJsonMeta } from './http.ts';
+import { comparePrerelease, pathSegments, putAndPublish, readJsonMeta, requireGetOrHead, sendPublished, withLock, writeJsonMeta } from './http.ts';
 
 export const HELM_NS = 'helm';
 
@@ -52,21 +52,7 @@ export function compareSemver(a: string, b: string): number {
   if (x.pre === y.pre) return 0;
   if (!x.pre) return 1;
   if (!y.pre) return -1;
-  const xs = x.pre.split('.');
-  const ys = y.pre.split('.');
-  for (let i = 0; i < Math.max(xs.length, ys.length); i++) {
-    const p = xs[i];
-    const q = ys[i];
-    if (p === q) continue;
-    if (p === undefined) return -1;
-    if (q === undefined) return 1;
-    const pn = /^\d+$/.test(p);
-    const qn = /^\d+$/.test(q);
-    if (pn && qn) return Number(p) - Number(q);
-    if (pn !== qn) return pn ? -1 : 1;
-    return p < q ? -1 : 1;
-  }
-  return 0;
+  return comparePrerelease(x.pre, y.pre);
 }
 
 /** index.yaml: keys sorted (as Helm's JSON-based YAML writer does), entries newest version first. */

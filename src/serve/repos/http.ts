@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/types.ts';
-import { HttpError } from '../types.ts';
+import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
 
 /** Longest request path (bytes of the raw, still-encoded path) a repo handler accepts. */
 export const MAX_PATH = 2048;
@@ -218,4 +218,36 @@ export function redirect(res: ServerResponse, location: string, status = 301): v
 /** Encode decoded segments back into a URL path (each segment percent-encoded as needed). */
 export function joinPath(segments: readonly string[]): string {
   return segments.map((s) => encodeURIComponent(s).replace(/%40/g, '@').replace(/%2B/g, '+').replace(/%21/g, '!')).join('/');
+}
+
+/** Semver §11 precedence of two pre-release strings ("rc.1" vs "rc.10"); both non-empty. */
+export function comparePrerelease(a: string, b: string): number {
+  const xs = a.split('.');
+  const ys = b.split('.');
+  for (let i = 0; i < Math.max(xs.length, ys.length); i++) {
+    const p = xs[i];
+    const q = ys[i];
+    if (p === q) continue;
+    if (p === undefined) return -1;
+    if (q === undefined) return 1;
+    const pn = /^\d+$/.test(p);
+    const qn = /^\d+$/.test(q);
+    if (pn && qn) return Number(p) - Number(q);
+    if (pn !== qn) return pn ? -1 : 1;
+    return p < q ? -1 : 1;
+  }
+  return 0;
+}
+
+/** A read-only handler for a repo kind whose files are all published paths in one meta namespace (APT, YUM). */
+export function publishedHandler(prefix: string, ns: string): RepoHandler {
+  return {
+    prefix,
+    async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
+      requireGetOrHead(req);
+      const segs = pathSegments(req.url, prefix);
+      if (segs.length === 0 || segs[segs.length - 1] === '') throw new HttpError(404, 'no directory listings');
+      return sendPublished(req, res, ctx.store, ns, segs.join('/'));
+    },
+  };
 }

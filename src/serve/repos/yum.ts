@@ -5,11 +5,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/types.ts';
-import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
+import type { RepoHandler } from '../types.ts';
 import { siteSigner, type SiteSigner } from './gpg.ts';
-import { pathSegments, publishPath, putAndPublish, readJsonMeta, requireGetOrHead, sendPublished, withLock, writeJsonMeta } from './http.ts';
+import { publishedHandler, publishPath, putAndPublish, readJsonMeta, withLock, writeJsonMeta } from './http.ts';
 import { parseRpm, RpmError, type RpmDep, type RpmInfo } from './rpm.ts';
 
 export const YUM_NS = 'yum';
@@ -255,13 +254,5 @@ export async function publishRepo(store: Store, state: YumRepo, signer: SiteSign
 }
 
 export function yumHandler(prefix = '/yum/'): RepoHandler {
-  return {
-    prefix,
-    async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-      requireGetOrHead(req);
-      const segs = pathSegments(req.url, prefix);
-      if (segs.length === 0 || segs[segs.length - 1] === '') throw new HttpError(404, 'no directory listings');
-      return sendPublished(req, res, ctx.store, YUM_NS, segs.join('/'));
-    },
-  };
+  return publishedHandler(prefix, YUM_NS);
 }
