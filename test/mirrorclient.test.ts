@@ -15,6 +15,7 @@ import { topology } from '../src/topology.ts';
 import { openStore } from '../src/store/index.ts';
 import { importDeb, importGoModule, importPython, importRpm, repoHandlers, siteSigner } from '../src/serve/repos/index.ts';
 import { makeZip, startTestServer } from '../src/serve/repos/testing.ts';
+import { available as has } from './tools.ts';
 
 const seed = loadSite(fs.readFileSync(new URL('../examples/seed/site.yaml', import.meta.url), 'utf8')).site;
 const file = (steps: Step[], id: string) => {
@@ -116,14 +117,6 @@ metadata_expire=1h
   });
 });
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {

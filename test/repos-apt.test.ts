@@ -14,15 +14,8 @@ import type { Store } from '../src/store/types.ts';
 import type { RepoHandler } from '../src/serve/types.ts';
 import { aptHandler, debControl, importDeb, siteSigner, type SiteSigner } from '../src/serve/repos/index.ts';
 import { startTestServer } from '../src/serve/repos/testing.ts';
+import { available as has } from './tools.ts';
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 const skip = !has('apt-get') || !has('dpkg-deb') || !has('gpg') ? 'needs apt-get, dpkg-deb and gpg (Debian)' : false;
 
 function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; out: string }> {

@@ -13,15 +13,8 @@ import { openStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/types.ts';
 import { importRpm, parseRpm, siteSigner, yumHandler, type SiteSigner } from '../src/serve/repos/index.ts';
 import { startTestServer } from '../src/serve/repos/testing.ts';
+import { available as has } from './tools.ts';
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 const skipBuild = !has('rpmbuild') || !has('gpg') ? 'needs rpmbuild (Debian package "rpm") and gpg' : false;
 
 function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; out: string }> {

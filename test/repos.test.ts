@@ -1,7 +1,7 @@
 // Repo kinds without external clients: golden outputs of every pure index generator, the archive
 // readers, and the handlers over HTTP (strict paths, Range/ETag with curl, negotiation, redirects, 404/410).
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -50,6 +50,7 @@ import { checkModulePath, isPseudoVersion } from '../src/serve/repos/goproxy.ts'
 import { checkFileName } from '../src/serve/repos/files.ts';
 import { readAr, readTar, zipEntries, zipRead } from '../src/serve/repos/archive.ts';
 import { makeTar, makeZip, startTestServer } from '../src/serve/repos/testing.ts';
+import { available as has } from './tools.ts';
 
 const status = (f: () => unknown): number | undefined => {
   try {
@@ -244,14 +245,6 @@ describe('Go module proxy helpers', () => {
   });
 });
 
-const has = (cmd: string) => {
-  try {
-    execFileSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 function curl(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
