@@ -1,10 +1,14 @@
 // A site rehearsed in the lab: boot it (lab layout + lab machinery), reach its hosts over SSH from the
 // bastion namespace exactly as an operator would, and hand apply/verify their transports.
 import { spawn } from 'node:child_process';
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { appendFileSync, existsSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { Duplex } from 'node:stream';
 import { join } from 'node:path';
-import { ensureImage, hostExec, labDown, labUp, loadState, waitForSsh, type LabProgress, type LabState } from './lab/index.ts';
+import { bastionExec, ensureImage, hostExec, labDown, labUp, loadState, waitForSsh, type LabProgress, type LabState } from './lab/index.ts';
+import { openStore } from './store/index.ts';
+import { publishSuite } from './serve/repos/apt.ts';
 import { labLayout, UPSTREAM_HOST, type LabLayout } from './labsite.ts';
 import type { Site } from './schema.ts';
 import { topology } from './topology.ts';
@@ -66,13 +70,55 @@ export async function rehearsalUp(
       if (addr) await waitForSsh(state, sshAddress(layout, h.name), 60_000);
     }),
   );
+  await startLabMirror({ layout, state }, progress);
   return { layout, state, image: { built: image.built, seconds: image.seconds } };
+}
+
+/** Where the lab's mirror keeps its store (on this machine, under the lab's state dir). */
+export function labStoreDir(state: LabState): string {
+  return join(state.stateDir, 'store');
+}
+
+/**
+ * The site's mirror in the lab: `airlock serve` run from this machine inside the mirror host's network
+ * namespace, so nodes reach it at the host's address exactly as on the site. It starts with an empty, signed
+ * APT suite for the nodes' release; `airlock store add --store <stateDir>/store` fills it. `lab down` ends it
+ * (it kills everything in the lab's namespaces).
+ */
+async function startLabMirror(r: Rehearsal, progress: LabProgress): Promise<void> {
+  const m = r.layout.site.services.mirrors;
+  const host = m && r.state.hosts.find((h) => h.name === m.host);
+  if (!m || !host) return;
+  const dir = labStoreDir(r.state);
+  const store = await openStore(dir);
+  await publishSuite(store, { suite: 'bookworm', codename: 'bookworm', architectures: ['amd64'], packages: [] }, undefined, new Date());
+  const log = openSync(join(r.state.stateDir, 'mirror.log'), 'a', 0o600);
+  const bin = fileURLToPath(new URL('../bin/airlock.js', import.meta.url));
+  const child = spawn('ip', ['netns', 'exec', host.netns, process.execPath, bin, 'serve', '--store', dir, '--listen', '0.0.0.0', '--port', String(m.port)], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  child.unref();
+  writeFileSync(join(r.state.stateDir, 'mirror.pid'), `${child.pid}\n`);
+  const address = sshAddress(r.layout, m.host);
+  for (let i = 0; i < 100; i++) {
+    const ok = await bastionExec(r.state, ['curl', '-sf', '-m', '2', `http://${address}:${m.port}/healthz`], { timeoutMs: 5000 });
+    if (ok.code === 0) {
+      progress({ host: m.host, phase: 'mirror', detail: `airlock serve on ${address}:${m.port}` });
+      return;
+    }
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`the lab mirror did not answer on ${address}:${m.port} (see ${join(r.state.stateDir, 'mirror.log')})`);
 }
 
 export async function rehearsalDown(prefix: string, opts: { stateRoot?: string; onProgress?: LabProgress } = {}) {
   const stateDir = labStateDir(prefix, opts.stateRoot);
   const r = await labDown(stateDir, { onProgress: opts.onProgress });
   rmSync(knownHostsPath(stateDir), { force: true });
+  // The mirror process lived in the lab's namespaces (labDown ended it); its store and log go with the lab.
+  for (const f of ['store', 'mirror.log', 'mirror.pid']) rmSync(join(stateDir, f), { recursive: true, force: true });
   try {
     rmdirSync(stateDir);
   } catch {

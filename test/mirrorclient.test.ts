@@ -37,7 +37,7 @@ describe('mirror client wiring (rendered)', () => {
     const steps = stepsFor(seed, 'w2');
     assert.deepEqual(steps.map((s) => s.id), [
       'containerd-mirror-docker.io', 'containerd-mirror-registry.k8s.io', 'containerd-mirror-quay.io', 'containerd-mirror-ghcr.io',
-      'apt-keyring', 'apt-sources', 'apt-update', 'pip-conf', 'go-env', 'helm-repos', 'helm-env',
+      'apt-keyring', 'apt-sources', 'apt-only-mirror', 'apt-update', 'pip-conf', 'go-env', 'helm-repos', 'helm-env',
     ]);
     assert.equal(file(steps, 'containerd-mirror-docker.io').path, '/etc/containerd/certs.d/docker.io/hosts.toml');
     assert.equal(file(steps, 'containerd-mirror-docker.io').content.replace(/^# .*\n/gm, ''), `server = "https://registry-1.docker.io"

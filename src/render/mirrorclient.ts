@@ -144,8 +144,6 @@ function pemProbe(pem: string): string | undefined {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-const NO_MIRROR_IN_LAB = 'the lab admin does not run the mirror server yet';
-
 export function mirrorClientSteps(topo: Topology, host: Host, keys: MirrorClientKeys = {}): Step[] {
   const m = topo.site.services.mirrors;
   if (!m || !topo.isNode(host)) return [];
@@ -205,7 +203,6 @@ export function mirrorClientSteps(topo: Topology, host: Host, keys: MirrorClient
           id,
           title: `${title} (fetched from the mirror)`,
           check: `grep -q 'BEGIN PGP PUBLIC KEY BLOCK' ${paths.repoKey} 2>/dev/null`,
-          labSkip: NO_MIRROR_IN_LAB,
           run: `mkdir -p ${paths.repoKey.replace(/\/[^/]+$/, '')} && curl -fsS ${caPath ? `--cacert ${caPath} ` : ''}-o ${paths.repoKey}.tmp ${url} && grep -q 'BEGIN PGP PUBLIC KEY BLOCK' ${paths.repoKey}.tmp && mv ${paths.repoKey}.tmp ${paths.repoKey}`,
         };
   if (host.os === 'debian12') {
@@ -213,13 +210,20 @@ export function mirrorClientSteps(topo: Topology, host: Host, keys: MirrorClient
       keyStep('apt-keyring', 'the site repository key for apt (Signed-By)', `${base}/apt/airlock-archive-keyring.asc`),
       { kind: 'file', id: 'apt-sources', title: `apt sources: ${base}/apt ${paths.channel} main, signed by the site key`, path: '/etc/apt/sources.list.d/airlock.sources', mode: '0644', content: aptSources(base, paths.channel, paths.repoKey), compare: 'exact' },
       {
+        // Offline, every other source only makes `apt-get update` fail: they are moved aside (kept, renamed).
+        kind: 'command',
+        id: 'apt-only-mirror',
+        title: 'apt uses only the site mirror (other sources moved aside as *.airlock-off)',
+        check: "! grep -qsE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list && [ -z \"$(find /etc/apt/sources.list.d -maxdepth 1 \\( -name '*.list' -o -name '*.sources' \\) ! -name airlock.sources 2>/dev/null)\" ]",
+        run: "if grep -qsE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list; then mv /etc/apt/sources.list /etc/apt/sources.list.airlock-off; fi; find /etc/apt/sources.list.d -maxdepth 1 \\( -name '*.list' -o -name '*.sources' \\) ! -name airlock.sources -exec mv {} {}.airlock-off \\;",
+      },
+      {
         kind: 'command',
         id: 'apt-update',
         title: 'apt has read the mirror\'s signed index',
         check: `ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_apt_dists_${paths.channel}_InRelease$'`,
         run: 'apt-get update -qq',
-        after: ['apt-sources', 'apt-keyring'],
-        labSkip: NO_MIRROR_IN_LAB,
+        after: ['apt-sources', 'apt-keyring', 'apt-only-mirror'],
       },
     );
   } else {
