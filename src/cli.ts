@@ -24,8 +24,11 @@ import {
   controlPlaneHosts,
   generateCA,
   joinCommand,
+  issueServerCertificate,
   loadPki,
+  mirrorCertificateNames,
   pkiMaterial,
+  writeMirrorCertificate,
   writePki,
   type KubeadmMaterial,
   formatIpamPlan,
@@ -123,7 +126,7 @@ program
       process.exitCode = 1;
       return;
     }
-    const rendered = render(loaded, { serial: opts.serial ?? todaySerial(), kubeadm: await materialFrom(opts.pki) });
+    const rendered = render(loaded, { serial: opts.serial ?? todaySerial(), kubeadm: await materialFrom(opts.pki), mirrorKeys: await mirrorKeysFrom(loaded.site, opts.pki) });
     const written = await writeRendered(rendered, opts.out);
     if (opts.json) out.write(`${JSON.stringify({ ok: true, out: opts.out, written, findings: result.findings }, null, 2)}\n`);
     else {
@@ -248,7 +251,7 @@ function summariseApply(results: HostApplyResult[], dryRun: boolean): string {
 }
 
 async function doApply(site: Site, transports: (h: string) => Promise<Transport>, opts: { host?: string; dryRun?: boolean; verbose?: boolean; json?: boolean; preview?: boolean; lab?: boolean; pki?: string }) {
-  const rendered = render(site, { serial: todaySerial(), kubeadm: await materialFrom(opts.pki) });
+  const rendered = render(site, { serial: todaySerial(), kubeadm: await materialFrom(opts.pki), mirrorKeys: await mirrorKeysFrom(site, opts.pki) });
   let plans = rendered.hosts.map((h) => h.plan);
   if (opts.host) {
     plans = plans.filter((p) => p.host === opts.host);
@@ -315,6 +318,12 @@ program
     }
   });
 
+/** The site CA nodes must trust for an HTTPS mirror (from a pki directory). */
+async function mirrorKeysFrom(site: Site, dir: string | undefined): Promise<{ caCert?: string }> {
+  if (!dir || !site.services.mirrors?.tls) return {};
+  return { caCert: (await loadPki(dir, new Date())).ca.certPem };
+}
+
 /** Bootstrap material from a pki directory (made by `airlock pki`). */
 async function materialFrom(dir: string | undefined): Promise<KubeadmMaterial | undefined> {
   if (!dir) return undefined;
@@ -332,15 +341,20 @@ program
   .action(async (sitePath: string, opts: { out: string; json?: boolean }) => {
     const loaded = await loadChecked(sitePath);
     const c = loaded.site.cluster;
-    if (!c) throw errors.usage(`${sitePath} has no cluster: section`);
+    if (!c && !loaded.site.services.mirrors?.tls) throw errors.usage(`${sitePath} has no cluster: section and no TLS mirror`);
     const now = new Date();
     const existing = existsSync(resolve(opts.out, 'ca.crt')) ? await loadPki(opts.out, now) : undefined;
     const ca = existing?.ca ?? generateCA({ commonName: 'kubernetes', notBefore: new Date(now.getTime() - 5 * 60_000), days: 3650 });
     const multiCp = controlPlaneHosts(loaded.site).length > 1;
     const material = pkiMaterial(ca, existing?.token ?? bootstrapToken(), existing?.certificateKey ?? (multiCp ? certificateKey() : undefined));
-    const join = joinCommand(c.controlPlaneEndpoint.includes(':') ? c.controlPlaneEndpoint : `${c.controlPlaneEndpoint}:6443`, material);
-    const written = await writePki(opts.out, material, { joinCommand: join });
-    const masked = join.replace(material.token, `${material.token.slice(0, 6)}.****************`);
+    const join = c ? joinCommand(c.controlPlaneEndpoint.includes(':') ? c.controlPlaneEndpoint : `${c.controlPlaneEndpoint}:6443`, material) : undefined;
+    const written = await writePki(opts.out, material, join ? { joinCommand: join } : {});
+    if (loaded.site.services.mirrors?.tls) {
+      // The mirror's HTTPS certificate, from the same site CA; re-issued on every run (names may change).
+      const names = mirrorCertificateNames(topology(loaded.site));
+      written.push(...(await writeMirrorCertificate(opts.out, issueServerCertificate(ca, { ...names, notBefore: new Date(now.getTime() - 5 * 60_000), days: 825 }))));
+    }
+    const masked = join ? join.replace(material.token, `${material.token.slice(0, 6)}.****************`) : '(no cluster)';
     if (opts.json) out.write(`${JSON.stringify({ dir: opts.out, caCertHash: material.caCertHash, reusedCA: Boolean(existing), files: written }, null, 2)}\n`);
     else {
       for (const f of written) out.write(`  ${f.mode} ${f.path}${f.changed ? '' : paint('dim', ' (unchanged)')}\n`);
@@ -446,13 +460,19 @@ program
   .option('--port <n>', 'port (default: services.mirrors.port or 5000)')
   .option('--tls-cert <file>', 'PEM certificate (HTTPS)')
   .option('--tls-key <file>', 'PEM key (HTTPS)')
-  .action(async (sitePath: string | undefined, opts: { store?: string; listen: string; port?: string; tlsCert?: string; tlsKey?: string }) => {
+  .option('--pki <dir>', 'with services.mirrors.tls: serve HTTPS with mirror.crt/mirror.key made by `airlock pki`')
+  .action(async (sitePath: string | undefined, opts: { store?: string; listen: string; port?: string; tlsCert?: string; tlsKey?: string; pki?: string }) => {
     const site = sitePath ? (await loadChecked(sitePath)).site : undefined;
     const m = site?.services.mirrors;
     const st = await openStore(storeDirFor(site, opts.store));
     const port = opts.port !== undefined ? Number(opts.port) : (m?.port ?? 5000);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw errors.usage(`--port must be 0-65535, got "${opts.port}"`);
     if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw errors.usage('--tls-cert and --tls-key go together');
+    if (m?.tls && !opts.tlsCert) {
+      if (!opts.pki) throw errors.usage('services.mirrors.tls is on: pass --pki DIR (from `airlock pki`) or --tls-cert/--tls-key');
+      opts.tlsCert = resolve(opts.pki, 'mirror.crt');
+      opts.tlsKey = resolve(opts.pki, 'mirror.key');
+    }
     const running = await serve({
       store: st,
       host: opts.listen,

@@ -124,6 +124,21 @@ describe('airlock CLI', () => {
     assert.ok(existsSync(join(out, 'w1', 'files', 'etc', 'kubernetes', 'airlock', 'kubeadm-join.yaml')));
   });
 
+  it('with services.mirrors.tls, pki also issues the mirror certificate and render makes nodes trust the site CA', () => {
+    const tlsSite = join(tmp, 'tls-site.yaml');
+    writeFileSync(tlsSite, readFileSync(seed, 'utf8').replace('    port: 5000', '    port: 5000\n    tls: true'));
+    const dir = join(tmp, 'pki-tls');
+    assert.equal(airlock('pki', tlsSite, '--out', dir).code, 0);
+    assert.equal(statSync(join(dir, 'mirror.key')).mode & 0o777, 0o600);
+    const v = spawnSync('openssl', ['verify', '-CAfile', join(dir, 'ca.crt'), '-purpose', 'sslserver', '-verify_hostname', 'registry.airlock.lab', join(dir, 'mirror.crt')], { encoding: 'utf8' });
+    assert.equal(v.status, 0, v.stderr);
+    const out = join(tmp, 'out-tls');
+    assert.equal(airlock('render', tlsSite, '--out', out, '--pki', dir).code, 0);
+    const anchor = join(out, 'w2', 'files', 'usr', 'local', 'share', 'ca-certificates', 'airlock-site-ca.crt');
+    assert.equal(readFileSync(anchor, 'utf8'), readFileSync(join(dir, 'ca.crt'), 'utf8'));
+    assert.match(readFileSync(join(out, 'w2', 'files', 'etc', 'containerd', 'certs.d', 'docker.io', 'hosts.toml'), 'utf8'), /\[host\."https:\/\/192\.168\.10\.10:5000"\][\s\S]*ca = /);
+  });
+
   it('render will not clobber a directory it did not write', () => {
     const d = join(tmp, 'precious');
     rmSync(d, { recursive: true, force: true });

@@ -91,25 +91,44 @@ function time(d: Date): Buffer {
   return y < 2050 ? tlv(0x17, Buffer.from(`${p(y % 100)}${rest}`)) : tlv(0x18, Buffer.from(`${p(y, 4)}${rest}`));
 }
 
+/** One DER TLV at `at`: its tag, where its content starts and ends. */
+function readTlv(buf: Buffer, at: number): { tag: number; start: number; end: number } {
+  const tag = buf[at]!;
+  let len = buf[at + 1]!;
+  let start = at + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[start + i]!;
+    start += n;
+  }
+  return { tag, start, end: start + len };
+}
+
 /** The subjectPublicKey BIT STRING's bytes inside a DER SubjectPublicKeyInfo (what the key identifier hashes). */
 function subjectPublicKeyBits(spki: Buffer): Buffer {
-  const read = (buf: Buffer, at: number) => {
-    const tag = buf[at]!;
-    let len = buf[at + 1]!;
-    let start = at + 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      len = 0;
-      for (let i = 0; i < n; i++) len = len * 256 + buf[start + i]!;
-      start += n;
-    }
-    return { tag, start, end: start + len };
-  };
-  const outer = read(spki, 0);
-  const alg = read(spki, outer.start);
-  const bits = read(spki, alg.end);
+  const outer = readTlv(spki, 0);
+  const alg = readTlv(spki, outer.start);
+  const bits = readTlv(spki, alg.end);
   if (outer.tag !== 0x30 || alg.tag !== 0x30 || bits.tag !== 0x03) throw new Error('not a DER SubjectPublicKeyInfo');
   return spki.subarray(bits.start + 1, bits.end);
+}
+
+/** The subject Name of a DER certificate, byte for byte (an issued certificate's issuer must equal it). */
+function subjectName(certDer: Buffer): Buffer {
+  const cert = readTlv(certDer, 0);
+  const tbs = readTlv(certDer, cert.start);
+  let at = tbs.start;
+  const fields: { start: number; end: number; tag: number; at: number }[] = [];
+  while (at < tbs.end && fields.length < 6) {
+    const f = readTlv(certDer, at);
+    fields.push({ ...f, at });
+    at = f.end;
+  }
+  // [0] version, serial, signature, issuer, validity, subject
+  const subj = fields[0]?.tag === 0xa0 ? fields[5] : fields[4];
+  if (!subj || subj.tag !== 0x30) throw new Error('not a DER certificate');
+  return certDer.subarray(subj.at, subj.end);
 }
 
 const OID = {
@@ -120,6 +139,9 @@ const OID = {
   keyUsage: '2.5.29.15',
   subjectKeyIdentifier: '2.5.29.14',
   authorityKeyIdentifier: '2.5.29.35',
+  subjectAltName: '2.5.29.17',
+  extKeyUsage: '2.5.29.37',
+  serverAuth: '1.3.6.1.5.5.7.3.1',
 };
 
 const extension = (id: string, critical: boolean, value: Buffer) => seq(oid(id), ...(critical ? [TRUE] : []), octets(value));
@@ -180,6 +202,59 @@ export function generateCA(opts: CaOptions): CertificateAuthority {
   const cert = seq(tbs, sigAlg, bitString(signature));
   const b64 = cert.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
   return { certPem: `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`, keyPem: keyToPem(key) };
+}
+
+function toPem(der: Buffer): string {
+  const b64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
+  return `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;
+}
+
+export interface ServerCertOptions {
+  /** DNS names and IPv4 addresses the server answers on (subjectAltName). */
+  dnsNames: string[];
+  ipAddresses: string[];
+  commonName?: string;
+  notBefore: Date;
+  days: number;
+  random?: RandomSource;
+}
+
+/**
+ * A TLS server certificate signed by the site CA (ECDSA P-256 key): subjectAltName with the given names and
+ * addresses, extendedKeyUsage serverAuth, CA:FALSE, issuer = the CA's subject byte for byte, authority key id =
+ * the CA's key id. What the mirror serves HTTPS with; nodes trust it through the site CA.
+ */
+export function issueServerCertificate(ca: CertificateAuthority, opts: ServerCertOptions): { certPem: string; keyPem: string } {
+  if (opts.dnsNames.length + opts.ipAddresses.length === 0) throw new RangeError('a server certificate needs at least one name or address');
+  const caKey = createPrivateKey(ca.keyPem);
+  const caDer = Buffer.from(new X509Certificate(ca.certPem).raw);
+  const caSpki = createPublicKey(caKey).export({ type: 'spki', format: 'der' });
+  const caKeyId = createHash('sha1').update(subjectPublicKeyBits(caSpki)).digest();
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const keyId = createHash('sha1').update(subjectPublicKeyBits(spki)).digest();
+  const sigAlg = caKey.asymmetricKeyType === 'rsa' ? seq(oid(OID.sha256WithRSA), NULL) : seq(oid(OID.ecdsaWithSHA256));
+  const serial = Buffer.from((opts.random ?? randomBytes)(16));
+  serial[0] = (serial[0]! & 0x7f) | 0x01;
+  const ip = (a: string) => {
+    const parts = a.split('.').map(Number);
+    if (parts.length !== 4 || parts.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) throw new RangeError(`not an IPv4 address: ${a}`);
+    return tlv(0x87, Buffer.from(parts));
+  };
+  const san = seq(...opts.dnsNames.map((d) => tlv(0x82, Buffer.from(d, 'ascii'))), ...opts.ipAddresses.map(ip));
+  const extensions = seq(
+    extension(OID.basicConstraints, true, seq()),
+    extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)), // digitalSignature
+    extension(OID.extKeyUsage, false, seq(oid(OID.serverAuth))),
+    extension(OID.subjectKeyIdentifier, false, octets(keyId)),
+    extension(OID.authorityKeyIdentifier, false, seq(tlv(0x80, caKeyId))),
+    extension(OID.subjectAltName, false, san),
+  );
+  const notAfter = new Date(opts.notBefore.getTime() + opts.days * 86_400_000);
+  const subject = seq(set(seq(oid(OID.commonName), utf8(opts.commonName ?? opts.dnsNames[0] ?? opts.ipAddresses[0]!))));
+  const tbs = seq(tlv(0xa0, integer(Buffer.from([2]))), integer(serial), sigAlg, subjectName(caDer), seq(time(opts.notBefore), time(notAfter)), subject, spki, tlv(0xa3, extensions));
+  const cert = seq(tbs, sigAlg, bitString(sign('sha256', tbs, caKey)));
+  return { certPem: toPem(cert), keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() };
 }
 
 /** `sha256:<hex>` of the certificate's DER SubjectPublicKeyInfo: kubeadm's --discovery-token-ca-cert-hash. */
@@ -303,6 +378,8 @@ export const PKI_FILES = {
   token: { name: 'token', mode: 0o600 },
   certificateKey: { name: 'certificate-key', mode: 0o600 },
   joinCommand: { name: 'join-command', mode: 0o600 },
+  mirrorCert: { name: 'mirror.crt', mode: 0o644 },
+  mirrorKey: { name: 'mirror.key', mode: 0o600 },
 } as const;
 
 export interface WrittenFile {
@@ -400,4 +477,17 @@ export async function loadPki(dir: string, now: Date): Promise<LoadedPki> {
   if (certKey !== undefined && !isCertificateKey(certKey))
     throw errors.read(join(dir, PKI_FILES.certificateKey.name), 'not a certificate key (64 hex characters)');
   return { ca, ...(token ? { token } : {}), ...(certKey ? { certificateKey: certKey } : {}) };
+}
+
+/** Write the mirror's HTTPS certificate (0644) and key (0600) next to the CA. */
+export async function writeMirrorCertificate(dir: string, cert: { certPem: string; keyPem: string }): Promise<WrittenFile[]> {
+  const out: WrittenFile[] = [];
+  for (const [which, content] of [['mirrorCert', cert.certPem], ['mirrorKey', cert.keyPem]] as const) {
+    const { name, mode } = PKI_FILES[which];
+    const path = join(dir, name);
+    const existing = await readIfExists(path);
+    await writeFileMode(path, content, mode);
+    out.push({ path, mode: `0${mode.toString(8)}`, changed: existing !== content });
+  }
+  return out;
 }

@@ -8,7 +8,7 @@ import { chronySteps } from './chrony.ts';
 import { gatewaySteps } from './gateway.ts';
 import { dnsClientSteps, nodeNetworkSteps } from './netconf.ts';
 import { nodePrepSteps } from './nodeprep.ts';
-import { mirrorClientSteps } from './mirrorclient.ts';
+import { mirrorClientSteps, type MirrorClientKeys } from './mirrorclient.ts';
 import { clusterFileSteps } from './clusterfiles.ts';
 import type { KubeadmMaterial } from '../cluster/kubeadm.ts';
 
@@ -17,6 +17,8 @@ export interface RenderOptions {
   serial?: number;
   /** Bootstrap token and CA hash (from `airlock pki`): with them, kubeadm init/join files are rendered too. */
   kubeadm?: KubeadmMaterial;
+  /** The site CA (and optionally the repo signing key) the nodes must trust for the mirror. */
+  mirrorKeys?: MirrorClientKeys;
 }
 
 export interface RenderedFile {
@@ -43,7 +45,7 @@ export function render(input: LoadedSite | Site, opts: RenderOptions = {}): Rend
   const serial = opts.serial ?? 1;
   const hosts = site.hosts.map((host): HostRender => {
     const steps = topo.isNode(host)
-      ? [...nodeNetworkSteps(topo, host), ...dnsClientSteps(topo, host), ...chronySteps(topo, host), ...bindSteps(topo, host, serial), ...mirrorClientSteps(topo, host), ...nodePrepSteps(topo, host), ...clusterFileSteps(topo, host, opts.kubeadm)]
+      ? [...nodeNetworkSteps(topo, host), ...dnsClientSteps(topo, host), ...chronySteps(topo, host), ...bindSteps(topo, host, serial), ...mirrorClientSteps(topo, host, opts.mirrorKeys), ...nodePrepSteps(topo, host), ...clusterFileSteps(topo, host, opts.kubeadm)]
       : [...(topo.gateway?.host === host ? gatewaySteps(topo) : []), ...bindSteps(topo, host, serial), ...dnsClientSteps(topo, host), ...chronySteps(topo, host)];
     const plan: Plan = { host: host.name, os: host.os, roles: host.roles, steps };
     const files = steps

@@ -250,3 +250,16 @@ export function mirrorClientSteps(topo: Topology, host: Host, keys: MirrorClient
   );
   return steps;
 }
+
+/** The names and addresses the mirror's HTTPS certificate must carry: every address of the mirror host, its
+ * name and <name>.<zone>, and every zone record pointing at it (e.g. registry.<zone>). */
+export function mirrorCertificateNames(topo: Topology): { dnsNames: string[]; ipAddresses: string[] } {
+  const m = topo.site.services.mirrors;
+  const host = m && topo.hosts.get(m.host)?.host;
+  if (!host) return { dnsNames: [], ipAddresses: [] };
+  const ipAddresses = topo.ifacesOf(host).filter((f) => f.iface.enabled).map((f) => f.iface.address.replace(/\/\d+$/, ''));
+  const zone = topo.site.services.dns?.zone?.name.replace(/\.$/, '');
+  const names = [host.name, ...(zone ? [`${host.name}.${zone}`] : [])];
+  if (zone) for (const r of topo.zoneRecords()) if (ipAddresses.includes(r.address)) names.push(`${r.name}.${zone}`);
+  return { dnsNames: [...new Set(names)], ipAddresses };
+}
