@@ -6,7 +6,6 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
   applySite,
-  bootstrapToken,
   importChart,
   importDeb,
   importDockerArchive,
@@ -19,17 +18,9 @@ import {
   repoHandlers,
   serve,
   caCertHash,
-  certificateKey,
+  ensureSitePki,
   check,
-  controlPlaneHosts,
-  generateCA,
-  joinCommand,
-  issueServerCertificate,
   loadPki,
-  mirrorCertificateNames,
-  pkiMaterial,
-  writeMirrorCertificate,
-  writePki,
   type KubeadmMaterial,
   formatIpamPlan,
   ipamPlan,
@@ -342,23 +333,12 @@ program
     const loaded = await loadChecked(sitePath);
     const c = loaded.site.cluster;
     if (!c && !loaded.site.services.mirrors?.tls) throw errors.usage(`${sitePath} has no cluster: section and no TLS mirror`);
-    const now = new Date();
-    const existing = existsSync(resolve(opts.out, 'ca.crt')) ? await loadPki(opts.out, now) : undefined;
-    const ca = existing?.ca ?? generateCA({ commonName: 'kubernetes', notBefore: new Date(now.getTime() - 5 * 60_000), days: 3650 });
-    const multiCp = controlPlaneHosts(loaded.site).length > 1;
-    const material = pkiMaterial(ca, existing?.token ?? bootstrapToken(), existing?.certificateKey ?? (multiCp ? certificateKey() : undefined));
-    const join = c ? joinCommand(c.controlPlaneEndpoint.includes(':') ? c.controlPlaneEndpoint : `${c.controlPlaneEndpoint}:6443`, material) : undefined;
-    const written = await writePki(opts.out, material, join ? { joinCommand: join } : {});
-    if (loaded.site.services.mirrors?.tls) {
-      // The mirror's HTTPS certificate, from the same site CA; re-issued on every run (names may change).
-      const names = mirrorCertificateNames(topology(loaded.site));
-      written.push(...(await writeMirrorCertificate(opts.out, issueServerCertificate(ca, { ...names, notBefore: new Date(now.getTime() - 5 * 60_000), days: 825 }))));
-    }
-    const masked = join ? join.replace(material.token, `${material.token.slice(0, 6)}.****************`) : '(no cluster)';
-    if (opts.json) out.write(`${JSON.stringify({ dir: opts.out, caCertHash: material.caCertHash, reusedCA: Boolean(existing), files: written }, null, 2)}\n`);
+    const pki = await ensureSitePki(loaded.site, opts.out, new Date());
+    const masked = pki.joinCommand ? pki.joinCommand.replace(pki.token, `${pki.token.slice(0, 6)}.****************`) : '(no cluster)';
+    if (opts.json) out.write(`${JSON.stringify({ dir: opts.out, caCertHash: pki.caCertHash, reusedCA: pki.reusedCA, files: pki.written }, null, 2)}\n`);
     else {
-      for (const f of written) out.write(`  ${f.mode} ${f.path}${f.changed ? '' : paint('dim', ' (unchanged)')}\n`);
-      out.write(`${paint('green', '✔')} ${existing ? 'reused the CA in' : 'made a new CA in'} ${opts.out}; discovery hash ${material.caCertHash}\n  join: ${masked}   (full command in ${resolve(opts.out, 'join-command')})\n`);
+      for (const f of pki.written) out.write(`  ${f.mode} ${f.path}${f.changed ? '' : paint('dim', ' (unchanged)')}\n`);
+      out.write(`${paint('green', '✔')} ${pki.reusedCA ? 'reused the CA in' : 'made a new CA in'} ${opts.out}; discovery hash ${pki.caCertHash}\n  join: ${masked}   (full command in ${resolve(opts.out, 'join-command')})\n`);
     }
   });
 

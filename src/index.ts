@@ -25,3 +25,4 @@ export { openStore, StoreError, isStoreError, OciMeta, OciError, importOciLayout
 export { serve, HttpError, isHttpError, hashPassword, verifyPassword, type ServeOptions, type RunningServer, type RepoHandler, type RequestContext } from './serve/index.ts';
 export { repoHandlers, aptHandler, yumHandler, pypiHandler, helmHandler, goProxyHandler, filesHandler, importDeb, importRpm, importPython, importChart, importGoModule, removeGoModuleVersion, importFile, siteSigner, type SiteSigner, type GoModuleInput, type ImportDebOptions, type ImportRpmOptions } from './serve/repos/index.ts';
 export { mirrorClientSteps, mirrorCertificateNames, type MirrorClientKeys } from './render/mirrorclient.ts';
+export { ensureSitePki, type SitePki } from './sitepki.ts';
