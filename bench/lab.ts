@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { applySite, labStatus, loadSite, rehearsalDown, rehearsalTransports, rehearsalUp, render, runProbes, topology, verifyProbes } from '../src/index.ts';
+import { applyOrder, applySite, labStatus, loadSite, rehearsalDown, rehearsalTransports, rehearsalUp, render, runProbes, verifyProbes } from '../src/index.ts';
 import { ensureImage, labDown, labUp } from '../src/lab/index.ts';
 import { labLayout } from '../src/labsite.ts';
 import { LAB_IMAGE_PACKAGES } from '../src/rehearse.ts';
@@ -49,8 +49,7 @@ let peakPssMiB = 0;
 try {
   const up = await time('lab up (warm image)', () => rehearsalUp(site, prefix));
   const lsite = up.layout.site;
-  const topo = topology(lsite);
-  const first = [...new Set([topo.gateway?.host.name, lsite.services.dns?.server, lsite.services.ntp?.server].filter((x): x is string => Boolean(x)))];
+  const first = applyOrder(lsite);
   const plans = render(lsite, { serial: 2026010101 }).hosts.map((h) => h.plan);
   const transports = rehearsalTransports(up);
   const a1 = await time('apply (first)', () => applySite(plans, transports, { first }));

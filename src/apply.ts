@@ -3,6 +3,8 @@
 // failure roll back what this run changed on that host. A second apply reports 0 changes.
 import { createTwoFilesPatch } from 'diff';
 import type { AssertStep, CommandStep, FileStep, Plan, ServiceStep, Step } from './plan.ts';
+import type { Site } from './schema.ts';
+import { topology } from './topology.ts';
 import { shellQuote, type Transport } from './transport/index.ts';
 
 export const BACKUP_ROOT = '/var/lib/airlock/backups';
@@ -53,10 +55,15 @@ export function withoutSerial(zone: string): string {
 }
 
 /** The serial to write: the rendered one, but always past the live one and today's YYYYMMDD00. */
+/** A zone serial in the usual YYYYMMDDnn form for a UTC date. */
+export function dateSerial(d: Date, nn: number): number {
+  return Number(`${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}${String(nn).padStart(2, '0')}`);
+}
+
 export function nextSerial(rendered: string, live: string | undefined, now: Date): string {
   const r = Number(SERIAL_RE.exec(rendered)?.[2] ?? 1);
   const l = live !== undefined ? Number(SERIAL_RE.exec(live)?.[2] ?? 0) : 0;
-  const floor = Number(`${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}${String(now.getUTCDate()).padStart(2, '0')}00`);
+  const floor = dateSerial(now, 0);
   const serial = Math.max(r, l + 1, live === undefined ? 0 : floor) % 4294967296;
   return rendered.replace(SERIAL_RE, `$1${serial}$3`);
 }
@@ -207,6 +214,12 @@ async function rollback(plan: Plan, t: Transport, undo: { step: FileStep; previo
     if (s.kind === 'service' && s.restartOn.some((id) => ids.has(id))) await t.run(`systemctl restart ${shellQuote(s.unit)}`, { timeoutMs: 60_000 }).catch(() => undefined);
   }
   return restored;
+}
+
+/** Hosts every other host depends on, in the order to apply them: the gateway, then the DNS and NTP servers. */
+export function applyOrder(site: Site): string[] {
+  const topo = topology(site);
+  return [...new Set([topo.gateway?.host.name, site.services.dns?.server, site.services.ntp?.server].filter((x): x is string => Boolean(x)))];
 }
 
 /** Apply every host's plan: the gateway first (nodes depend on it), then the other servers, then the rest in parallel. */

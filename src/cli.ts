@@ -5,7 +5,9 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import {
+  applyOrder,
   applySite,
+  dateSerial,
   importChart,
   importDeb,
   importDockerArchive,
@@ -66,9 +68,7 @@ const err = process.stderr;
 const paint = painter(out, process.env);
 const paintErr = painter(err, process.env);
 
-function todaySerial(d = new Date()): number {
-  return Number(`${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}01`);
-}
+const todaySerial = () => dateSerial(new Date(), 1);
 
 const program = new Command('airlock')
   .description('Build, check, render, apply and verify an air-gapped Kubernetes site from one site.yaml')
@@ -248,8 +248,7 @@ async function doApply(site: Site, transports: (h: string) => Promise<Transport>
     plans = plans.filter((p) => p.host === opts.host);
     if (plans.length === 0) throw errors.usage(`no host "${opts.host}" in the site (hosts: ${rendered.hosts.map((h) => h.host).join(', ')})`);
   }
-  const topo = topology(site);
-  const first = [...new Set([topo.gateway?.host.name, site.services.dns?.server, site.services.ntp?.server].filter((x): x is string => Boolean(x)))];
+  const first = applyOrder(site);
   const onStep = opts.json ? undefined : (h: string, o: StepOutcome) => printStep(h, o, Boolean(opts.verbose));
   if (!opts.dryRun && opts.preview !== false && !opts.json) {
     const quiet = (h: string, o: StepOutcome) => printStep(h, o, Boolean(opts.verbose), false);

@@ -6,7 +6,7 @@ export { formatPlan, type Plan, type Step, type FileStep, type CommandStep, type
 export { topology, type Topology } from './topology.ts';
 export { AirlockError, ErrorCodes, errors, formatLocation, formatProblem, isAirlockError, type Location, type Problem } from './errors.ts';
 export { readSite, writeRendered } from './io.ts';
-export { applyPlan, applySite, type ApplyOptions, type HostApplyResult, type StepOutcome } from './apply.ts';
+export { applyOrder, applyPlan, applySite, dateSerial, type ApplyOptions, type HostApplyResult, type StepOutcome } from './apply.ts';
 export { verifyProbes, runProbes, OUTSIDER, type Probe, type ProbeResult, type VerifyOptions, type VerifyReport, type TransportFor } from './verify.ts';
 export { formatVerifyTerminal, topologySvg, verifyHtml } from './report.ts';
 export { labLayout, labPrefix, LabLayoutError, type LabLayout } from './labsite.ts';

@@ -1,7 +1,7 @@
 // File-system edge: read a site file, write a render tree atomically (a temp dir renamed into place,
 // so a failure never leaves a half-written output).
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { errors, isAirlockError } from './errors.ts';
 import { loadSite, type LoadedSite } from './load.ts';
@@ -25,7 +25,6 @@ const MARKER = '.airlock-render';
 export async function writeRendered(rendered: Rendered, out: string): Promise<string[]> {
   const target = resolve(out);
   if (existsSync(target) && !existsSync(join(target, MARKER))) {
-    const { readdir } = await import('node:fs/promises');
     if ((await readdir(target)).length > 0)
       throw errors.usage(`${out} exists and was not written by airlock render; pick an empty or new directory`);
   }

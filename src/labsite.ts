@@ -3,7 +3,7 @@
 // that no lab packet ever targets a real public address. Pure: the lab machinery does the I/O.
 import { createHash } from 'node:crypto';
 import { contains, ipToString, last, parseCidr, parseIp, type Cidr } from './net.ts';
-import type { Host, Site } from './schema.ts';
+import type { Site } from './schema.ts';
 import { topology, type IfaceFacts } from './topology.ts';
 
 export interface LabFile {
@@ -115,7 +115,7 @@ export function labLayout(site: Site, prefix: string): LabLayout {
   const hosts: LabHostSpec[] = mapped.hosts.map((h) => ({
     name: h.name,
     interfaces: h.interfaces.map((i) => ({ name: i.name, network: i.network })),
-    files: installedNetwork(mtopo.ifacesOf(h), h, upAddr),
+    files: installedNetwork(mtopo.ifacesOf(h), upAddr),
     // A fresh install runs no DNS server; apply enables named where the site wants it.
     postBoot: ['systemctl disable --now named.service >/dev/null 2>&1 || true'],
   }));
@@ -140,7 +140,7 @@ function keyfile(name: string, address: string, extra: string[] = []): LabFile {
   };
 }
 
-function installedNetwork(ifaces: IfaceFacts[], _host: Host, upAddr: string): LabFile[] {
+function installedNetwork(ifaces: IfaceFacts[], upAddr: string): LabFile[] {
   return ifaces.map((f) => {
     const gateway = f.network?.gateway;
     return keyfile(f.iface.name, f.iface.address, gateway ? [`gateway=${gateway}`, `dns=${upAddr};`] : ['never-default=true']);

@@ -63,13 +63,7 @@ export async function rehearsalUp(
     }),
   );
   // Every site host must answer SSH from the bastion before anyone applies anything.
-  const topo = topology(layout.site);
-  await Promise.all(
-    layout.site.hosts.map(async (h) => {
-      const addr = topo.serverAddressFor(h, h) ?? topo.managementAddress(h);
-      if (addr) await waitForSsh(state, sshAddress(layout, h.name), 60_000);
-    }),
-  );
+  await Promise.all(layout.site.hosts.map((h) => waitForSsh(state, sshAddress(layout, h.name), 60_000)));
   await startLabMirror({ layout, state }, progress);
   return { layout, state, image: { built: image.built, seconds: image.seconds } };
 }

@@ -1,6 +1,6 @@
 // Facts derived from a Site that checks and renderers both need: who is the gateway, which address of a
 // server a client should use, the internal zone's records. Pure and computed once per site.
-import { addressOnly, contains, ipToString, parseAddressCidr, parseCidr, type AddressCidr, type Cidr } from './net.ts';
+import { contains, ipToString, parseAddressCidr, parseCidr, type AddressCidr, type Cidr } from './net.ts';
 import type { Host, Interface, Network, Site } from './schema.ts';
 
 export interface IfaceFacts {
@@ -150,4 +150,3 @@ export function inAny(cidrs: readonly Cidr[], ip: number): boolean {
   return cidrs.some((c) => contains(c, ip));
 }
 
-export { addressOnly };
