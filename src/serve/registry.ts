@@ -352,7 +352,9 @@ export function createRegistry(store: Store, opts: RegistryOptions = {}): Regist
     if (ref.startsWith('sha256:') || ref.includes(':') || ref.includes('%')) {
       digest = checkDigest(ref);
     } else {
-      if (!isValidTag(ref)) throw err('MANIFEST_INVALID', 400, 'invalid tag', { tag: ref.slice(0, 200) });
+      // A reference that cannot be a tag names no manifest: 404 (distribution-spec "Pulling manifests";
+      // the conformance suite pulls ".INVALID_MANIFEST_NAME" and requires 404). PUT still answers 400.
+      if (!isValidTag(ref)) throw err('MANIFEST_UNKNOWN', 404, 'manifest unknown', { tag: ref.slice(0, 200) });
       const d = await getTag(name, ref);
       if (!d) {
         if (!(await meta.repoExists(name))) throw err('NAME_UNKNOWN', 404, 'repository name not known to registry', { name });
