@@ -31,6 +31,14 @@ export interface CommandStep extends LabNote {
   run: string;
   /** File step ids: if any changed in this apply, run even when the check passes. */
   after?: string[];
+  /** OS packages this step installs (what a bundle must carry for the host). */
+  packages?: PackageRef[];
+}
+
+/** An OS package a step installs; version as the OS writes it, a prefix ("1.30.4") when pinned. */
+export interface PackageRef {
+  name: string;
+  version?: string;
 }
 
 /** A condition that must hold before going on (e.g. the new route works before the old link goes down). */

@@ -150,6 +150,45 @@ export const Cluster = z.strictObject({
   imageRepository: z.string().optional(),
 });
 
+const url = z.string().regex(/^https?:\/\/[^\s/$.?#][^\s]*$/, 'an http(s) URL, like "https://pypi.org/simple/"');
+const sha256Hex = z.string().regex(/^[a-f0-9]{64}$/, 'a sha256 as 64 lowercase hex digits');
+/** An image reference with its registry, like "docker.io/library/nginx:1.25". */
+const imageRef = z
+  .string()
+  .regex(/^[a-z0-9.-]+(:\d+)?\/[a-z0-9._/-]+(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})$/, 'an image reference with registry and tag, like "docker.io/library/nginx:1.25"');
+
+/** Where the connected side fetches a bundle's artifacts from. */
+export const BundleSources = z.strictObject({
+  /** Upstream registry host → base URL to fetch from instead (a pull-through cache, a test registry). */
+  registries: z.record(hostname, url).default({}),
+  /** APT sources for debian12 hosts, as deb822 or one-line entries; default: this machine's own apt sources. */
+  apt: z.array(z.string().min(1)).optional(),
+  /** YUM/DNF repositories for rocky9 hosts. */
+  yum: z.array(z.strictObject({ name, baseurl: url })).default([]),
+  /** A PEP 503/691 simple index. */
+  pypi: url.default('https://pypi.org/simple/'),
+  /** Helm chart repositories by name. */
+  helm: z.array(z.strictObject({ name, url })).default([]),
+  /** A GOPROXY base URL. */
+  goproxy: url.default('https://proxy.golang.org'),
+});
+
+/** What the offline side needs beyond what airlock derives from the site (images, node packages). */
+export const Bundle = z.strictObject({
+  sources: BundleSources.prefault({}),
+  images: z.array(imageRef).default([]),
+  /** Extra OS packages per host OS (dependencies are resolved when the bundle is made). */
+  packages: z.strictObject({ debian12: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+(=[A-Za-z0-9.+~:-]+)?$/, 'a Debian package name, optionally =version')).default([]), rocky9: z.array(z.string().min(1)).default([]) }).prefault({}),
+  /** Python distributions as "name==version". */
+  python: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.!+_-]+$/, 'a pinned requirement like "requests==2.31.0"')).default([]),
+  charts: z.array(z.strictObject({ repo: name, name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a chart name'), version: z.string().min(1) })).default([]),
+  /** Go modules as "path@version". */
+  goModules: z.array(z.string().regex(/^[A-Za-z0-9.~_/-]+@v\d+\.\d+\.\d+[A-Za-z0-9.+-]*$/, 'a module like "example.com/mod@v1.2.3"')).default([]),
+  files: z.array(z.strictObject({ url, sha256: sha256Hex, name: z.string().regex(/^[A-Za-z0-9._+-]+(\/[A-Za-z0-9._+-]+)*$/, 'a relative file name like "tools/helm.tgz"').optional() })).default([]),
+  /** Fingerprint (sha256 of the raw ed25519 public key) of the key trusted to sign this site's bundles. */
+  signer: sha256Hex.optional(),
+});
+
 export const Site = z.strictObject({
   apiVersion: z.literal('airlock/v1'),
   kind: z.literal('Site'),
@@ -160,6 +199,7 @@ export const Site = z.strictObject({
   hosts: z.array(Host).min(1, 'at least one host'),
   services: Services.prefault({}),
   cluster: Cluster.optional(),
+  bundle: Bundle.prefault({}),
 });
 
 export type Site = z.output<typeof Site>;
@@ -173,3 +213,5 @@ export type Dns = z.output<typeof Dns>;
 export type Ntp = z.output<typeof Ntp>;
 export type Gateway = z.output<typeof Gateway>;
 export type Mirrors = z.output<typeof Mirrors>;
+export type Bundle = z.output<typeof Bundle>;
+export type BundleSources = z.output<typeof BundleSources>;

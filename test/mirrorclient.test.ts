@@ -14,7 +14,7 @@ import type { Site } from '../src/schema.ts';
 import { topology } from '../src/topology.ts';
 import { openStore } from '../src/store/index.ts';
 import { importDeb, importGoModule, importPython, importRpm, repoHandlers, siteSigner } from '../src/serve/repos/index.ts';
-import { makeZip, startTestServer } from '../src/serve/repos/testing.ts';
+import { makeZip, startTestServer } from './repo-server.ts';
 import { available as has } from './tools.ts';
 
 const seed = loadSite(fs.readFileSync(new URL('../examples/seed/site.yaml', import.meta.url), 'utf8')).site;

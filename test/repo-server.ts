@@ -1,9 +1,9 @@
 // Test helpers for the repo kinds (used by test/repos*.test.ts): the airlock server on 127.0.0.1 with
 // just the given repo handlers, and tiny zip/tar writers to build test packages.
 import { pino } from 'pino';
-import type { Store } from '../../store/types.ts';
-import { serve } from '../server.ts';
-import type { RepoHandler } from '../types.ts';
+import type { Store } from '../src/store/types.ts';
+import { serve } from '../src/serve/server.ts';
+import type { RepoHandler } from '../src/serve/types.ts';
 
 /** Serve `handlers` over `store` on 127.0.0.1 (a random port), quietly. */
 export async function startTestServer(store: Store, handlers: readonly RepoHandler[]): Promise<{ url: string; close(): Promise<void> }> {

@@ -13,7 +13,7 @@ import { openStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/types.ts';
 import type { RepoHandler } from '../src/serve/types.ts';
 import { aptHandler, debControl, importDeb, siteSigner, type SiteSigner } from '../src/serve/repos/index.ts';
-import { startTestServer } from '../src/serve/repos/testing.ts';
+import { startTestServer } from './repo-server.ts';
 import { available as has } from './tools.ts';
 
 const skip = !has('apt-get') || !has('dpkg-deb') || !has('gpg') ? 'needs apt-get, dpkg-deb and gpg (Debian)' : false;

@@ -11,7 +11,7 @@ import { openStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/types.ts';
 import type { RepoHandler } from '../src/serve/types.ts';
 import { goProxyHandler, importGoModule, removeGoModuleVersion } from '../src/serve/repos/index.ts';
-import { makeZip, startTestServer } from '../src/serve/repos/testing.ts';
+import { makeZip, startTestServer } from './repo-server.ts';
 
 const hasGo = (() => {
   try {

@@ -12,7 +12,7 @@ import { openStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/types.ts';
 import type { RepoHandler } from '../src/serve/types.ts';
 import { importPython, pypiHandler } from '../src/serve/repos/index.ts';
-import { makeZip, startTestServer } from '../src/serve/repos/testing.ts';
+import { makeZip, startTestServer } from './repo-server.ts';
 
 function findPip(): string[] | undefined {
   for (const py of ['/usr/bin/python3', 'python3']) {

@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { openStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/types.ts';
 import { importRpm, parseRpm, siteSigner, yumHandler, type SiteSigner } from '../src/serve/repos/index.ts';
-import { startTestServer } from '../src/serve/repos/testing.ts';
+import { startTestServer } from './repo-server.ts';
 import { available as has } from './tools.ts';
 
 const skipBuild = !has('rpmbuild') || !has('gpg') ? 'needs rpmbuild (Debian package "rpm") and gpg' : false;

@@ -49,7 +49,7 @@ import { inspectDist } from '../src/serve/repos/pypi.ts';
 import { checkModulePath, isPseudoVersion } from '../src/serve/repos/goproxy.ts';
 import { checkFileName } from '../src/serve/repos/files.ts';
 import { readAr, readTar, zipEntries, zipRead } from '../src/serve/repos/archive.ts';
-import { makeTar, makeZip, startTestServer } from '../src/serve/repos/testing.ts';
+import { makeTar, makeZip, startTestServer } from './repo-server.ts';
 import { available as has } from './tools.ts';
 
 const status = (f: () => unknown): number | undefined => {

@@ -97,7 +97,7 @@ export function bindSteps(topo: Topology, host: Host, serial: number): Step[] {
   if (!dns || dns.server !== host.name) return [];
   const os = OS_PROFILES[host.os];
   const steps: Step[] = [
-    { kind: 'command', id: 'bind-installed', title: 'BIND installed', check: os.queryPackage(os.packages.bind), run: os.installCommand([os.packages.bind, os.packages.bindUtils]) },
+    { kind: 'command', id: 'bind-installed', title: 'BIND installed', check: os.queryPackage(os.packages.bind), run: os.installCommand([os.packages.bind, os.packages.bindUtils]), packages: [{ name: os.packages.bind }, { name: os.packages.bindUtils }] },
     { kind: 'file', id: 'named-conf', title: 'named.conf: listen, ACLs, forwarders, DNSSEC', path: os.namedConf, mode: '0640', owner: os.namedOwner, content: namedConf(topo, host), compare: 'exact' },
   ];
   const restartOn = ['named-conf'];

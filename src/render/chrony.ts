@@ -51,7 +51,7 @@ export function chronySteps(topo: Topology, host: Host): Step[] {
     content = chronyClientConf(addr, host);
   }
   return [
-    { kind: 'command', id: 'chrony-installed', title: 'chrony installed', check: os.queryPackage(os.packages.chrony), run: os.installCommand([os.packages.chrony]) },
+    { kind: 'command', id: 'chrony-installed', title: 'chrony installed', check: os.queryPackage(os.packages.chrony), run: os.installCommand([os.packages.chrony]), packages: [{ name: os.packages.chrony }] },
     { kind: 'file', id: 'chrony-conf', title: ntp.server === host.name ? 'chrony as the site NTP server' : `chrony client of ${ntp.server}`, path: os.chronyConf, mode: '0644', content, compare: 'exact' },
     { kind: 'service', id: 'chrony-service', title: 'chrony running', unit: os.chronyUnit, restartOn: ['chrony-conf'] },
   ];

@@ -140,7 +140,7 @@ export function nodePrepSteps(topo: Topology, host: Host): Step[] {
 
   const pkgs = host.os === 'debian12' ? ['containerd'] : ['containerd.io'];
   steps.push(
-    { kind: 'command', id: 'containerd-installed', title: 'containerd installed', check: os.queryPackage(pkgs[0]!), run: os.installCommand(pkgs) },
+    { kind: 'command', id: 'containerd-installed', title: 'containerd installed', check: os.queryPackage(pkgs[0]!), run: os.installCommand(pkgs), packages: pkgs.map((name) => ({ name })) },
     { kind: 'file', id: 'containerd-config', title: `containerd: SystemdCgroup, sandbox ${sandbox}, registry mirrors`, path: '/etc/containerd/config.toml', mode: '0644', content: containerdConfig(sandbox), compare: 'exact' },
     { kind: 'service', id: 'containerd-service', title: 'containerd running', unit: 'containerd.service', restartOn: ['containerd-config'] },
     {
@@ -166,6 +166,7 @@ export function nodePrepSteps(topo: Topology, host: Host): Step[] {
       host.os === 'debian12'
         ? `apt-mark unhold ${k8sPkgs.join(' ')} >/dev/null 2>&1; ${os.installCommand(k8sPkgs.map((p) => `${p}='${v}-*'`))} && apt-mark hold ${k8sPkgs.join(' ')}`
         : `dnf install -y ${k8sPkgs.map((p) => `${p}-${v}`).join(' ')} --disableexcludes=kubernetes`,
+    packages: k8sPkgs.map((name) => ({ name, version: v })),
     labSkip: PACKAGES,
   });
   return steps;
