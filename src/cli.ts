@@ -62,6 +62,7 @@ import {
   type VerifyReport,
 } from './index.ts';
 import { formatFinding, formatProblemLine, formatSummary, painter } from './term.ts';
+import { registerBundle } from './cli-bundle.ts';
 
 const out = process.stdout;
 const err = process.stderr;
@@ -645,6 +646,8 @@ program
       await transports.closeAll();
     }
   });
+
+registerBundle(program, { out, err, paint, paintErr });
 
 function reportError(e: AirlockError): void {
   err.write(`${paintErr('red', 'airlock:')} ${e.message} [${e.code}]\n`);

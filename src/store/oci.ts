@@ -247,7 +247,8 @@ export class OciMeta {
   async putManifest(
     repo: string,
     body: Buffer,
-    opts: { contentType?: string; tag?: string; expectedDigest?: string } = {},
+    /** partialIndex: an index may name child manifests that are not here (other platforms, left out of a bundle). */
+    opts: { contentType?: string; tag?: string; expectedDigest?: string; partialIndex?: boolean } = {},
   ): Promise<{ digest: string; mediaType: string; subject?: string }> {
     if (body.length > MAX_MANIFEST_BYTES) throw new OciError('SIZE_INVALID', 413, `manifest larger than ${MAX_MANIFEST_BYTES} bytes`);
     const parsed = parseManifest(body, opts.contentType);
@@ -263,7 +264,11 @@ export class OciMeta {
     const childRecords: { d: Descriptor; exists: boolean }[] = [];
     for (const d of parsed.children) {
       const exists = (await this.getManifest(repo, d.digest)) !== undefined;
-      if (!exists && !(await this.store.has(d.digest))) missing.push(d.digest);
+      const stored = exists || (await this.store.has(d.digest));
+      if (!stored) {
+        if (!opts.partialIndex) missing.push(d.digest);
+        continue;
+      }
       childRecords.push({ d, exists });
     }
     if (missing.length > 0) {
