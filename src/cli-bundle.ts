@@ -85,6 +85,9 @@ function printProblems(io: CliIo, check: BundleCheck): void {
   for (const p of check.problems) io.out.write(`${io.paint(bad(p) ? 'red' : 'yellow', bad(p) ? '✖' : '!')} ${io.paint('dim', p.code.padEnd(16))} ${p.message}\n`);
 }
 
+const missingLine = (io: CliIo, m: { kind: string; name: string; version?: string; reason: string }) =>
+  `${io.paint('red', 'missing')} ${m.kind} ${m.name}${m.version && !m.name.endsWith(m.version) ? ` ${m.version}` : ''}: ${m.reason}\n`;
+
 const trustOf = (opt: string | undefined, siteSigner: string | undefined): string | undefined => {
   const t = opt ?? siteSigner;
   if (t !== undefined && !/^[a-f0-9]{64}$/.test(t)) throw errors.usage(`--trust: expected a key fingerprint (64 lowercase hex), got "${t}"`);
@@ -124,7 +127,7 @@ export function registerBundle(program: Command, io: CliIo): void {
         else {
           out.write(formatBundlePlan(plan));
           out.write(`\nresolved: ${r.artifacts.length} artifact(s) with dependencies, ${r.blobs} blob(s), ${human(r.storedBytes)} (${human(r.logicalBytes)} before dedup)\n`);
-          for (const m of r.missing) out.write(`${io.paint('red', 'missing')} ${m.kind} ${m.name}${m.version ? ` ${m.version}` : ''}: ${m.reason}\n`);
+          for (const m of r.missing) out.write(missingLine(io, m));
         }
         process.exitCode = r.missing.length ? 1 : 0;
       } finally {
@@ -162,7 +165,7 @@ export function registerBundle(program: Command, io: CliIo): void {
         const { plan: _plan, ...rest } = r;
         out.write(`${JSON.stringify(rest, null, 2)}\n`);
       } else {
-        for (const m of r.missing) out.write(`${io.paint('red', 'missing')} ${m.kind} ${m.name}${m.version ? ` ${m.version}` : ''}: ${m.reason}\n`);
+        for (const m of r.missing) out.write(missingLine(io, m));
         if (!r.written) out.write(`${io.paint('red', '✖')} nothing downloaded: ${r.missing.length} artifact(s) missing upstream (fix the sources, or --allow-missing)\n`);
         else {
           const dedup = r.storedBytes > 0 ? (r.logicalBytes / r.storedBytes).toFixed(2) : '1.00';

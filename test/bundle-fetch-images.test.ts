@@ -15,6 +15,7 @@ import type { FetchContext, PlannedArtifact } from '../src/bundle/types.ts';
 import { digestOf, openStore, type Store } from '../src/store/index.ts';
 import { buildImage, LAYER_GZIP, makeTar, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, sha, type BuiltImage } from './oci-image.ts';
 import { available } from './tools.ts';
+import { freePort, startDistribution, type Distribution } from './distribution.ts';
 
 const needTools = !available('docker-registry') ? 'docker-registry not installed' : !available('skopeo') ? 'skopeo not installed' : false;
 
@@ -46,12 +47,6 @@ const close = (server: Server): Promise<void> =>
     server.closeAllConnections();
     server.close(() => resolve());
   });
-async function freePort(): Promise<number> {
-  const s = createServer();
-  const port = await listen(s);
-  await close(s);
-  return port;
-}
 
 /** Every blob in a store (digests). */
 async function storedBlobs(store: Store): Promise<Set<string>> {
@@ -191,7 +186,7 @@ test('parseImageRef: registries, docker.io library/, tags, digests', () => {
 
 describe('image fetcher against docker-registry', { skip: needTools }, () => {
   let dir = '';
-  let registry: ChildProcess | undefined;
+  let registry: Distribution | undefined;
   let regPort = 0;
   let open: Proxy;
   const raw = new Map<string, Buffer>(); // item name → `skopeo inspect --raw`
@@ -206,34 +201,8 @@ describe('image fetcher against docker-registry', { skip: needTools }, () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'airlock-fetch-img-'));
-    regPort = await freePort();
-    const config = join(dir, 'registry.yml');
-    await writeFile(
-      config,
-      [
-        'version: 0.1',
-        'log:',
-        '  level: error',
-        '  accesslog:',
-        '    disabled: true',
-        'storage:',
-        '  filesystem:',
-        `    rootdirectory: ${join(dir, 'registry')}`,
-        'http:',
-        `  addr: 127.0.0.1:${regPort}`,
-        '',
-      ].join('\n'),
-    );
-    registry = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    registry.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${regPort}/v2/`).then((r) => r.status === 200, () => false);
-      if (ok) break;
-      if (Date.now() > deadline || registry.exitCode !== null) throw new Error(`docker-registry did not start:\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    registry = await startDistribution(dir);
+    regPort = registry.port;
     const host = `127.0.0.1:${regPort}`;
     const src = join(dir, 'src');
     await layout(src, [...blobsOf(nodeImg), ...blobsOf(cniImg), ...blobsOf(amd), ...blobsOf(arm), pauseIndex, ...blobsOf(plain)], [
@@ -261,11 +230,7 @@ describe('image fetcher against docker-registry', { skip: needTools }, () => {
 
   after(async () => {
     if (open) await close(open.server);
-    if (registry && registry.exitCode === null) {
-      const exited = new Promise((r) => registry!.once('exit', r));
-      registry.kill('SIGTERM');
-      await exited;
-    }
+    await registry?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import type { Artifact, FetchContext, FetchResult, Missing, PlannedArtifact } from '../types.ts';
-import { failureReason } from './goproxy.ts';
+import { failureReason } from './cache.ts';
 
 export const DEB_ARCH = 'amd64';
 
@@ -39,7 +39,9 @@ export function parsePrintUris(out: string): AptUri[] {
   for (const line of out.split('\n')) {
     const m = /^'([^']+)'\s+(\S+)\s+(\d+)\s+(\S+)\s*$/.exec(line.trim());
     if (!m) continue;
-    const [, url, filename, size, hash] = m as unknown as [string, string, string, string, string];
+    const url = m[1]!;
+    const filename = m[2]!;
+    const hash = m[4]!;
     const parts = /^([^_]+)_([^_]+)_([^_]+)\.deb$/.exec(filename);
     if (!parts) continue;
     const h = /^SHA256:([0-9a-f]{64})$/i.exec(hash);
@@ -52,7 +54,7 @@ export function parsePrintUris(out: string): AptUri[] {
     uris.push({
       url,
       filename,
-      size: Number(size),
+      size: Number(m[3]),
       ...(h ? { digest: `sha256:${h[1]!.toLowerCase()}` } : {}),
       package: parts[1]!,
       version: decodeURIComponent(parts[2]!),

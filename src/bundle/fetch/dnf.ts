@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import type { Artifact, FetchContext, FetchResult, Missing, PlannedArtifact } from '../types.ts';
 import { getBytes, mapLimit } from './http.ts';
-import { cachedDigest, downloadCached, failureReason, isNotFound } from './goproxy.ts';
+import { cachedDigest, downloadCached, failureReason, isNotFound } from './cache.ts';
 
 /** The architectures a rocky9 x86_64 node installs. */
 export const RPM_ARCHES: readonly string[] = ['x86_64', 'noarch'];
@@ -338,7 +338,7 @@ export function resolveClosure(all: readonly RepoPackage[], planned: readonly { 
     if (inClosure.length > 0) return inClosure.sort(newerFirst)[0];
     const named = c.filter((p) => p.name === req.name);
     if (named.length > 0) return named.sort(newerFirst)[0];
-    // Prefer a name already chosen in another version/arch, then the newest, then the shortest name.
+    // Otherwise the newest, then the shortest name (as libsolv tends to), then by name.
     return [...c].sort((a, b) => newerFirst(a, b) || a.name.length - b.name.length || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))[0];
   };
   /** The simple requirements a rich dependency needs, or undefined when it cannot be met. */

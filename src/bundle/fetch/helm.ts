@@ -4,7 +4,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { Artifact, FetchContext, FetchResult, Missing, PlannedArtifact } from '../types.ts';
 import { getBytes, mapLimit } from './http.ts';
-import { cachedDigest, downloadCached, failureReason, isNotFound } from './goproxy.ts';
+import { cachedDigest, downloadCached, failureReason, isNotFound } from './cache.ts';
 
 /** The fields of a chart version in index.yaml that fetching needs. */
 export interface ChartEntry {

@@ -26,6 +26,17 @@ export interface HttpOptions {
   timeoutMs?: number;
 }
 
+/** undici says only "fetch failed"; the cause says why (ENOTFOUND, ECONNREFUSED, a TLS error…). */
+function reason(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const c = e.cause;
+  if (c instanceof Error) {
+    const code = (c as NodeJS.ErrnoException).code;
+    return `${e.message} (${code ? `${code}: ` : ''}${c.message})`;
+  }
+  return e.message;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const retryable = (status: number) => status === 429 || status >= 500;
 
@@ -54,7 +65,7 @@ export async function request(url: string, opts: HttpOptions & { method?: string
     } catch (e) {
       if (e instanceof FetchError && e.status !== undefined && !retryable(e.status)) throw e;
       if (opts.signal?.aborted) throw e;
-      last = e instanceof FetchError ? e : new FetchError(`${opts.method ?? 'GET'} ${url}: ${e instanceof Error ? e.message : String(e)}`, undefined, { cause: e });
+      last = e instanceof FetchError ? e : new FetchError(`${opts.method ?? 'GET'} ${url}: ${reason(e)}`, undefined, { cause: e });
     } finally {
       clearTimeout(timer);
     }
@@ -79,7 +90,7 @@ export async function getBytes(url: string, opts: HttpOptions & { maxBytes?: num
 export interface DownloadResult {
   digest: string;
   size: number;
-  /** false when the store already had the blob and nothing was downloaded */
+  /** Whether this call added the blob to the store (false: it was there already, fetched or not). */
   downloaded: boolean;
 }
 
@@ -110,7 +121,7 @@ export async function downloadToStore(
       const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
       body.on('error', (e) => counter.destroy(e));
       const info = await store.put(body.pipe(counter), opts.expectedDigest ? { expectedDigest: opts.expectedDigest } : {});
-      return { digest: info.digest, size: info.size, downloaded: true };
+      return { digest: info.digest, size: info.size, downloaded: info.created };
     } catch (e) {
       last = e;
       if (opts.signal?.aborted) throw e;

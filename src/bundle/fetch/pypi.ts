@@ -7,7 +7,7 @@
 // Dependencies of Python packages are NOT resolved: the site pins the complete list (bundle.python).
 import type { Artifact, FetchContext, FetchResult, Missing, PlannedArtifact } from '../types.ts';
 import { FetchError, mapLimit, request } from './http.ts';
-import { cachedDigest, downloadCached, failureReason, isNotFound } from './goproxy.ts';
+import { cachedDigest, downloadCached, failureReason, isNotFound } from './cache.ts';
 
 const PEP691_JSON = 'application/vnd.pypi.simple.v1+json';
 /** What we ask for: JSON first, then either HTML flavour (as pip does). */
@@ -145,7 +145,17 @@ export function sdistVersion(filename: string, project: string): string | undefi
   return undefined;
 }
 
-const isPureWheel = (w: WheelName) => w.pythons.some((p) => /^py3\d*$/.test(p)) && w.abis.includes('none') && w.platforms.includes('any');
+/** Debian 12: glibc 2.36, CPython 3.11. */
+const TARGET_GLIBC = 36;
+const TARGET_MINOR = 11;
+
+const isPureWheel = (w: WheelName) =>
+  w.pythons.some((p) => {
+    const m = /^py3(\d*)$/.exec(p);
+    return m !== null && (m[1] === '' || Number(m[1]) <= TARGET_MINOR);
+  }) &&
+  w.abis.includes('none') &&
+  w.platforms.includes('any');
 
 /** The newest glibc this manylinux tag needs, when it is an x86_64 manylinux tag; else undefined. */
 function manylinuxGlibc(platform: string): number | undefined {
@@ -154,10 +164,6 @@ function manylinuxGlibc(platform: string): number | undefined {
   const m = /^manylinux_2_(\d+)_x86_64$/.exec(platform);
   return m ? Number(m[1]) : undefined;
 }
-
-/** Debian 12: glibc 2.36, CPython 3.11. */
-const TARGET_GLIBC = 36;
-const TARGET_MINOR = 11;
 
 /** A CPython 3.11 / glibc 2.36 / x86_64 wheel's preference (higher is better), or undefined if it does not fit. */
 export function binaryWheelScore(w: WheelName): number | undefined {
