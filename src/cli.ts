@@ -17,6 +17,8 @@ import {
   importPython,
   importRpm,
   openStore,
+  collectGarbage,
+  GcError,
   repoHandlers,
   serve,
   caCertHash,
@@ -38,6 +40,7 @@ import {
   labPrefix,
   LabLayoutError,
   labStateDir,
+  labPkiDir,
   labStatus,
   readSite,
   rehearsalDown,
@@ -242,8 +245,9 @@ function summariseApply(results: HostApplyResult[], dryRun: boolean): string {
   return `${lines.join('\n')}\n`;
 }
 
-async function doApply(site: Site, transports: (h: string) => Promise<Transport>, opts: { host?: string; dryRun?: boolean; verbose?: boolean; json?: boolean; preview?: boolean; lab?: boolean; pki?: string }) {
-  const rendered = render(site, { serial: todaySerial(), kubeadm: await materialFrom(opts.pki), mirrorKeys: await mirrorKeysFrom(site, opts.pki) });
+async function doApply(site: Site, transports: (h: string) => Promise<Transport>, opts: { host?: string; dryRun?: boolean; verbose?: boolean; json?: boolean; preview?: boolean; lab?: boolean; pki?: string; labPki?: string }) {
+  // In the lab, the site CA the lab mirror serves with is the nodes' trust anchor unless --pki says otherwise.
+  const rendered = render(site, { serial: todaySerial(), kubeadm: await materialFrom(opts.pki), mirrorKeys: await mirrorKeysFrom(site, opts.pki ?? opts.labPki) });
   let plans = rendered.hosts.map((h) => h.plan);
   if (opts.host) {
     plans = plans.filter((p) => p.host === opts.host);
@@ -431,6 +435,32 @@ store
     process.exitCode = r.corrupt.length ? 1 : 0;
   });
 
+store
+  .command('gc')
+  .description('Remove blobs nothing references any more (after a grace period that protects imports in progress)')
+  .requiredOption('--store <dir>', 'store directory')
+  .option('--dry-run', 'list what would be removed, remove nothing')
+  .option('--grace <minutes>', 'keep unreferenced blobs younger than this', '60')
+  .option('--prune-links', "also drop registry blob links no manifest uses (pushed blobs never referenced)")
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { store: string; dryRun?: boolean; grace: string; pruneLinks?: boolean; json?: boolean }) => {
+    const grace = Number(opts.grace);
+    if (!Number.isFinite(grace) || grace < 0) throw errors.usage(`--grace: minutes (0 or more), got "${opts.grace}"`);
+    const st = await openStore(opts.store);
+    let r;
+    try {
+      r = await collectGarbage(st, { dryRun: Boolean(opts.dryRun), graceMs: grace * 60_000, pruneLinks: Boolean(opts.pruneLinks) });
+    } catch (e) {
+      if (e instanceof GcError) throw errors.usage(e.message);
+      throw e;
+    }
+    if (opts.json) out.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      for (const d of r.removed) out.write(`${opts.dryRun ? 'would remove' : 'removed'} ${d}\n`);
+      out.write(`${paint('green', '✔')} ${r.removed.length} blob(s) ${opts.dryRun ? 'to remove' : 'removed'} (${(r.removedBytes / 1048576).toFixed(1)} MiB), ${r.kept} kept (${(r.keptBytes / 1048576).toFixed(1)} MiB)\n`);
+    }
+  });
+
 program
   .command('serve')
   .description('Serve the mirrors (OCI registry, APT, YUM, PyPI, Helm, GOPROXY, files) from one store')
@@ -580,7 +610,7 @@ program
     const loaded = await loadChecked(sitePath);
     const { site, rehearsal, transports } = transportsFor(loaded.site, sitePath, opts);
     try {
-      const results = await doApply(site, transports, { ...opts, lab: Boolean(rehearsal) });
+      const results = await doApply(site, transports, { ...opts, lab: Boolean(rehearsal), ...(rehearsal && site.services.mirrors?.tls ? { labPki: labPkiDir(rehearsal.state) } : {}) });
       if (opts.json) out.write(`${JSON.stringify({ ok: results.every((r) => r.ok), changed: results.reduce((a, r) => a + r.changed, 0), hosts: results }, null, 2)}\n`);
       else out.write(summariseApply(results, Boolean(opts.dryRun)));
       process.exitCode = results.every((r) => r.ok) ? 0 : 1;
@@ -632,7 +662,7 @@ program
     printLabUp(up, sitePath);
     const transports = rehearsalTransports(up);
     try {
-      const results = await doApply(up.layout.site, transports, { preview: false, lab: true });
+      const results = await doApply(up.layout.site, transports, { preview: false, lab: true, ...(up.layout.site.services.mirrors?.tls ? { labPki: labPkiDir(up.state) } : {}) });
       out.write(`${paint('bold', '3/4 apply')}\n${summariseApply(results, false)}`);
       if (!results.every((r) => r.ok)) {
         process.exitCode = 1;

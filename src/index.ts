@@ -10,7 +10,7 @@ export { applyOrder, applyPlan, applySite, dateSerial, type ApplyOptions, type H
 export { verifyProbes, runProbes, OUTSIDER, type Probe, type ProbeResult, type VerifyOptions, type VerifyReport, type TransportFor } from './verify.ts';
 export { formatVerifyTerminal, topologySvg, verifyHtml } from './report.ts';
 export { labLayout, labPrefix, LabLayoutError, type LabLayout } from './labsite.ts';
-export { findRehearsal, labStateDir, rehearsalDown, rehearsalTransports, rehearsalUp, DEFAULT_STATE_ROOT, type Rehearsal } from './rehearse.ts';
+export { findRehearsal, labPkiDir, labStateDir, rehearsalDown, rehearsalTransports, rehearsalUp, DEFAULT_STATE_ROOT, type Rehearsal } from './rehearse.ts';
 export { hostCommand, labStatus, LabError, isLabError, type LabProgressEvent } from './lab/index.ts';
 export { sshTransport, TransportError, type Transport } from './transport/index.ts';
 export type { Site, Host, Network, Interface, Cluster } from './schema.ts';
@@ -21,7 +21,7 @@ export { runbookMarkdown, runbookScript, runbookSteps, type RunbookStep } from '
 export { parseKubeVersion, isSupported, supportOf, supportedMinors, supportedRange, kubeadmApiVersion, SUPPORTED_MINORS, type KubeadmApi, type KubeVersion, type MinorSupport } from './cluster/versions.ts';
 export { kubeadmInitConfig, kubeadmJoinConfig, validateKubeadm, validateMaterial, apiServerSANs, clusterDnsAddress, firstServiceAddress, nodeAddress, imageRepository, initControlPlane, controlPlaneHosts, clusterHosts, KUBEADM_FILE_MODE, type KubeadmMaterial, type KubeadmProblem } from './cluster/kubeadm.ts';
 export { issueServerCertificate, writeMirrorCertificate, generateCA, caCertHash, caProblems, bootstrapToken, isBootstrapToken, certificateKey, parseTTL, pkiMaterial, joinCommand, writePki, loadPki, PKI_FILES, type CertificateAuthority, type CaOptions, type KeyAlgorithm, type LoadedPki, type PkiMaterial, type RandomSource, type WrittenFile } from './cluster/pki.ts';
-export { openStore, StoreError, isStoreError, OciMeta, OciError, importOciLayout, importDockerArchive, ImportError, type Store, type BlobInfo, type StoreErrorCode, type ImportOptions, type ImportResult } from './store/index.ts';
+export { openStore, collectGarbage, GcError, StoreError, isStoreError, OciMeta, OciError, importOciLayout, importDockerArchive, ImportError, type Store, type BlobInfo, type StoreErrorCode, type ImportOptions, type ImportResult } from './store/index.ts';
 export { serve, HttpError, isHttpError, hashPassword, verifyPassword, type ServeOptions, type RunningServer, type RepoHandler, type RequestContext } from './serve/index.ts';
 export { repoHandlers, aptHandler, yumHandler, pypiHandler, helmHandler, goProxyHandler, filesHandler, importDeb, importRpm, importPython, importChart, importGoModule, removeGoModuleVersion, importFile, siteSigner, type SiteSigner, type GoModuleInput, type ImportDebOptions, type ImportRpmOptions } from './serve/repos/index.ts';
 export { mirrorClientSteps, mirrorCertificateNames, type MirrorClientKeys } from './render/mirrorclient.ts';

@@ -8,6 +8,7 @@ import { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { bastionExec, ensureImage, hostExec, labDown, labUp, loadState, waitForSsh, type LabProgress, type LabState } from './lab/index.ts';
 import { openStore } from './store/index.ts';
+import { ensureSitePki } from './sitepki.ts';
 import { publishSuite } from './serve/repos/apt.ts';
 import { labLayout, UPSTREAM_HOST, type LabLayout } from './labsite.ts';
 import type { Site } from './schema.ts';
@@ -73,6 +74,11 @@ export function labStoreDir(state: LabState): string {
   return join(state.stateDir, 'store');
 }
 
+/** The lab's site PKI (site CA + the mirror's HTTPS certificate when services.mirrors.tls is on). */
+export function labPkiDir(state: Pick<LabState, 'stateDir'>): string {
+  return join(state.stateDir, 'pki');
+}
+
 /**
  * The site's mirror in the lab: `airlock serve` run from this machine inside the mirror host's network
  * namespace, so nodes reach it at the host's address exactly as on the site. It starts with an empty, signed
@@ -86,9 +92,17 @@ async function startLabMirror(r: Rehearsal, progress: LabProgress): Promise<void
   const dir = labStoreDir(r.state);
   const store = await openStore(dir);
   await publishSuite(store, { suite: 'bookworm', codename: 'bookworm', architectures: ['amd64'], packages: [] }, undefined, new Date());
+  // With tls: the site CA and the mirror certificate, made as `airlock pki` makes them; apply --lab
+  // gives the nodes the same CA.
+  const pki = labPkiDir(r.state);
+  const tlsArgs: string[] = [];
+  if (m.tls) {
+    await ensureSitePki(r.layout.site, pki, new Date());
+    tlsArgs.push('--tls-cert', join(pki, 'mirror.crt'), '--tls-key', join(pki, 'mirror.key'));
+  }
   const log = openSync(join(r.state.stateDir, 'mirror.log'), 'a', 0o600);
   const bin = fileURLToPath(new URL('../bin/airlock.js', import.meta.url));
-  const child = spawn('ip', ['netns', 'exec', host.netns, process.execPath, bin, 'serve', '--store', dir, '--listen', '0.0.0.0', '--port', String(m.port)], {
+  const child = spawn('ip', ['netns', 'exec', host.netns, process.execPath, bin, 'serve', '--store', dir, '--listen', '0.0.0.0', '--port', String(m.port), ...tlsArgs], {
     detached: true,
     stdio: ['ignore', log, log],
   });
@@ -97,9 +111,10 @@ async function startLabMirror(r: Rehearsal, progress: LabProgress): Promise<void
   writeFileSync(join(r.state.stateDir, 'mirror.pid'), `${child.pid}\n`);
   const address = sshAddress(r.layout, m.host);
   for (let i = 0; i < 100; i++) {
-    const ok = await bastionExec(r.state, ['curl', '-sf', '-m', '2', `http://${address}:${m.port}/healthz`], { timeoutMs: 5000 });
+    const health = m.tls ? ['--cacert', join(pki, 'ca.crt'), `https://${address}:${m.port}/healthz`] : [`http://${address}:${m.port}/healthz`];
+    const ok = await bastionExec(r.state, ['curl', '-sf', '-m', '2', ...health], { timeoutMs: 5000 });
     if (ok.code === 0) {
-      progress({ host: m.host, phase: 'mirror', detail: `airlock serve on ${address}:${m.port}` });
+      progress({ host: m.host, phase: 'mirror', detail: `airlock serve on ${m.tls ? 'https' : 'http'}://${address}:${m.port}` });
       return;
     }
     await new Promise((res) => setTimeout(res, 100));
@@ -112,7 +127,7 @@ export async function rehearsalDown(prefix: string, opts: { stateRoot?: string; 
   const r = await labDown(stateDir, { onProgress: opts.onProgress });
   rmSync(knownHostsPath(stateDir), { force: true });
   // The mirror process lived in the lab's namespaces (labDown ended it); its store and log go with the lab.
-  for (const f of ['store', 'mirror.log', 'mirror.pid']) rmSync(join(stateDir, f), { recursive: true, force: true });
+  for (const f of ['store', 'pki', 'mirror.log', 'mirror.pid']) rmSync(join(stateDir, f), { recursive: true, force: true });
   try {
     rmdirSync(stateDir);
   } catch {

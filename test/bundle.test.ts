@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { openStore, OciMeta, type Store } from '../src/store/index.ts';
+import { collectGarbage, openStore, OciMeta, type Store } from '../src/store/index.ts';
 import { Site } from '../src/schema.ts';
 import {
   bundlePlan,
@@ -274,6 +274,9 @@ describe('bundle create → verify → load', { skip: dpkg }, () => {
     assert.ok(first.problems.some((p) => p.code === 'missing-part'));
     assert.ok(first.problems.some((p) => p.code === 'missing-blob' && p.artifacts!.length > 0));
     assert.deepEqual(await new OciMeta(store).listRepos(), [], 'no repository published');
+    const kept = await collectGarbage(store, { graceMs: 0 });
+    assert.deepEqual(kept.removed, [], 'store gc keeps the blobs of a load waiting for more parts');
+    assert.ok(kept.kept > 0);
     const all = await loadBundle(parts, store, { trusted: key.fingerprint });
     assert.deepEqual(all.problems, []);
     assert.equal(all.published, true);
@@ -285,6 +288,7 @@ describe('bundle create → verify → load', { skip: dpkg }, () => {
     assert.equal(again.alreadyLoaded, true);
     assert.equal(again.imported, 0);
     assert.equal((await store.verify()).corrupt.length, 0);
+    assert.deepEqual((await collectGarbage(store, { graceMs: 0 })).removed, [], 'every loaded blob is referenced once published');
   });
 
   // ---- tampering: refused, the artifact named, nothing published ----
@@ -301,7 +305,8 @@ describe('bundle create → verify → load', { skip: dpkg }, () => {
       const dst = copyBundle(`flip-${i}`);
       const file = path.join(dst, 'blobs/sha256', b.digest.slice(7));
       const buf = fs.readFileSync(file);
-      buf[Math.floor(buf.length / 2)] ^= 0x01;
+      const at = Math.floor(buf.length / 2);
+      buf[at] = buf[at]! ^ 0x01;
       fs.writeFileSync(file, buf);
       const owners = idx.artifacts.filter((a) => a.blobs.some((x) => x.digest === b.digest)).map((a) => a.name);
       const v = await verifyBundle([dst], { trusted: key.fingerprint });
@@ -325,7 +330,7 @@ describe('bundle create → verify → load', { skip: dpkg }, () => {
     const piece = pm.pieces.find((p) => p.length > 0)!;
     const f = path.join(part, 'data', piece.file);
     const buf = fs.readFileSync(f);
-    buf[0] ^= 0xff;
+    buf[0] = buf[0]! ^ 0xff;
     fs.writeFileSync(f, buf);
     const v = await verifyBundle([partsDir], { trusted: key.fingerprint });
     const bad = v.problems.find((p) => p.code === 'corrupt-blob');

@@ -44,6 +44,9 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
   const index = check.index;
   const marker = `loaded/${sha256Hex(src.indexBytes)}`;
 
+  // Until publish, the copied blobs are referenced by nothing but this record (`store gc` keeps them).
+  const pending = `pending/${sha256Hex(src.indexBytes)}.json`;
+  await store.writeMeta(LOADED_NS, pending, `${JSON.stringify({ site: index.site, digests: [...new Set(index.artifacts.flatMap((a) => a.blobs.map((b) => b.digest)))] })}\n`);
   const have = async (digest: string) => (await store.stat(digest)) !== undefined;
   await forEachBlob(src, index, result, { ...opts, have }, async (b, pieces) => {
     const st = await store.stat(b.digest);
@@ -68,12 +71,14 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
   if (result.problems.some((p) => INTEGRITY.has(p.code))) return result;
 
   if ((await store.readMeta(LOADED_NS, marker)) !== undefined) {
+    await store.deleteMeta(LOADED_NS, pending);
     result.alreadyLoaded = true;
     result.published = true;
     return result;
   }
   await publish(store, index, opts);
   await store.writeMeta(LOADED_NS, marker, `${JSON.stringify({ site: index.site, created: index.created, loaded: new Date().toISOString() })}\n`);
+  await store.deleteMeta(LOADED_NS, pending);
   result.published = true;
   return result;
 }

@@ -135,6 +135,9 @@ export async function commitBlobFile(tmp: string, dest: string, size: number): P
       const st = await fsp.stat(dest).catch(() => undefined);
       if (st && st.isFile() && st.size === size) {
         await unlinkQuiet(tmp);
+        // Fresh again: `store gc` spares recent blobs while whoever stored them writes their references.
+        const now = new Date();
+        await fsp.utimes(dest, now, now).catch(() => undefined);
         return false;
       }
       await fsp.rename(tmp, dest);

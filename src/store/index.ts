@@ -5,3 +5,4 @@ export { isDigest, digestOf, DIGEST_RE } from './digest.ts';
 export { OciMeta, OciError, isValidName, isValidTag, parseManifest, MT, type Descriptor, type ManifestRecord, type OciErrorCode } from './oci.ts';
 export { Uploads, UploadError, type UploadSession } from './uploads.ts';
 export { importOciLayout, importDockerArchive, ImportError, type ImportOptions, type ImportResult } from './import.ts';
+export { collectGarbage, GcError, DEFAULT_GC_GRACE_MS, type GcOptions, type GcResult } from './gc.ts';

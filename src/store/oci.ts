@@ -8,6 +8,7 @@
 //   <repo>/_manifests/<hex>                  ManifestRecord JSON
 //   <repo>/_tags/<tag>                       "sha256:<hex>"
 //   <repo>/_referrers/<subject-hex>/<hex>    referrer descriptor JSON
+import { readFile } from 'node:fs/promises';
 import { digestOf, DIGEST_RE, ANY_DIGEST_RE } from './digest.ts';
 import type { Store } from './types.ts';
 
@@ -285,7 +286,19 @@ export class OciMeta {
     await this.markRepo(repo);
     for (const d of parsed.blobs) if (!d.urls || d.urls.length === 0) await this.linkBlob(repo, d.digest);
     for (const { d, exists } of childRecords) {
-      if (!exists) await this.writeRecord(repo, d.digest, { mediaType: d.mediaType, size: d.size });
+      if (exists) continue;
+      await this.writeRecord(repo, d.digest, { mediaType: d.mediaType, size: d.size });
+      // A child stored earlier (another repository, a bundle) joins this repository with its blobs.
+      const path = this.store.blobPath(d.digest);
+      const bytes = await readFile(path).catch(() => undefined);
+      if (!bytes) continue;
+      let child: ParsedManifest;
+      try {
+        child = parseManifest(bytes, d.mediaType);
+      } catch {
+        continue; // not ours to judge here: the index names it, a pull of it reports what is wrong
+      }
+      for (const b of child.blobs) if ((!b.urls || b.urls.length === 0) && (await this.store.has(b.digest))) await this.linkBlob(repo, b.digest);
     }
     const record: ManifestRecord = { mediaType: parsed.mediaType, size: body.length };
     if (parsed.subject) record.subject = parsed.subject.digest;
