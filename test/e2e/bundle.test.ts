@@ -22,6 +22,9 @@ import { importChart, importGoModule, importPython, repoHandlers } from '../../s
 import { buildImage, makeTar, sha, writeLayout } from '../oci-image.ts';
 import { makeZip, startTestServer } from '../repo-server.ts';
 import { startDistribution, type Distribution } from '../distribution.ts';
+import { killWhen as killWhenPolled } from './kill.ts';
+
+const killWhen = (args: string[], when: () => boolean) => killWhenPolled(args, when, { pollMs: 20 });
 
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'bin', 'airlock.js');
@@ -57,24 +60,6 @@ const json = <T>(r: { stdout: string; stderr: string }): T => {
   }
 };
 const labExec = (host: string, cmd: string) => airlock(['lab', 'exec', site, host, '--prefix', prefix, '--', 'sh', '-c', cmd]);
-
-/** Start an airlock command and SIGKILL it once `when()` holds (polled every 20 ms); true if it was killed. */
-async function killWhen(args: string[], when: () => boolean, timeoutMs = 120_000): Promise<boolean> {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: 'ignore' });
-  const exited = new Promise<void>((res) => child.on('exit', () => res()));
-  const t0 = Date.now();
-  let killed = false;
-  while (Date.now() - t0 < timeoutMs && child.exitCode === null) {
-    if (when()) {
-      child.kill('SIGKILL');
-      killed = true;
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await exited;
-  return killed;
-}
 
 const blobsIn = (dir: string): Map<string, number> => {
   const d = join(dir, 'blobs', 'sha256');

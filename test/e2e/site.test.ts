@@ -4,7 +4,7 @@
 // killing airlock mid `lab up` / mid `apply` is recovered by `lab down` / a re-`apply`.
 // Traffic stays inside the lab's namespaces: the "internet" is a TEST-NET host in the lab.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { applyPlan, findRehearsal, loadSite, rehearsalTransports, type Plan } from '../../src/index.ts';
 import { buildImage, writeLayout } from '../oci-image.ts';
+import { killWhen } from './kill.ts';
 import { mkdirSync } from 'node:fs';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -55,23 +56,7 @@ const labCgroups = () =>
   );
 const labMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(stateDir));
 
-/** Start an airlock command, SIGKILL it once `when()` holds (polled), and wait for it to die. */
-async function killMidway(args: string[], when: () => boolean, timeoutMs = 120_000): Promise<boolean> {
-  const child = spawn(process.execPath, [join(root, 'bin', 'airlock.js'), ...args], { stdio: 'ignore' });
-  const exited = new Promise<void>((res) => child.on('exit', () => res()));
-  const t0 = Date.now();
-  let killed = false;
-  while (Date.now() - t0 < timeoutMs && child.exitCode === null) {
-    if (when()) {
-      child.kill('SIGKILL');
-      killed = true;
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await exited;
-  return killed;
-}
+const killMidway = (args: string[], when: () => boolean) => killWhen(args, when);
 
 describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespaces, mounts, systemd-nspawn)' }, () => {
   before(() => {
