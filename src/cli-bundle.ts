@@ -48,8 +48,8 @@ const human = (n: number): string => {
 };
 
 /** Bytes, rate and ETA on stderr when it is a terminal; nothing otherwise (CI logs stay clean). */
-function byteProgress(io: CliIo, label: string, enabled: boolean): { progress: Progress; setTotal(n: number): void; stop(): void } {
-  if (!enabled || !io.err.isTTY) return { progress: {}, setTotal: () => undefined, stop: () => undefined };
+function byteProgress(io: CliIo, label: string, enabled: boolean): { progress: Progress; stop(): void } {
+  if (!enabled || !io.err.isTTY) return { progress: {}, stop: () => undefined };
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {percentage}% {done}/{all} {rate}/s ETA {eta_formatted}`, stream: io.err, hideCursor: true, barsize: 24, fps: 5 },
     cliProgress.Presets.shades_classic,
@@ -61,15 +61,15 @@ function byteProgress(io: CliIo, label: string, enabled: boolean): { progress: P
   bar.start(1, 0, fmt());
   return {
     progress: {
+      total: (n) => {
+        total = n;
+        bar.setTotal(Math.max(n, done, 1));
+      },
       bytes: (n) => {
         done += n;
         bar.setTotal(Math.max(total, done, 1));
         bar.update(done, fmt());
       },
-    },
-    setTotal: (n) => {
-      total = n;
-      bar.setTotal(Math.max(n, 1));
     },
     stop: () => bar.stop(),
   };

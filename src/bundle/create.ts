@@ -117,6 +117,9 @@ export async function createBundle(site: Site, opts: CreateOptions): Promise<Cre
   }
 
   // 2. Fetch (skipping what the store has), then write the layout and the signed index.
+  let todo = 0;
+  for (const b of distinctBlobs(resolved.artifacts)) if (!b.digest || (await store.stat(b.digest))?.size !== b.size) todo += b.size;
+  opts.progress?.total?.(todo);
   const got = await fetchAll(store, site, plan, opts, workDir, false);
   const blobs = distinctBlobs(got.artifacts);
   for (const b of blobs) {

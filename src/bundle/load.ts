@@ -52,6 +52,7 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
     const st = await store.stat(b.digest);
     if (st && st.size === b.size) {
       result.present++;
+      opts.progress?.bytes?.(b.size);
       return undefined;
     }
     try {
@@ -64,7 +65,7 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
     }
     result.imported++;
     result.importedBytes += b.size;
-    opts.progress?.bytes?.(0);
+    opts.progress?.bytes?.(b.size);
     return undefined;
   });
   result.problems.push(...completeness(index, opts.plan));

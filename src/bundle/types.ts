@@ -72,6 +72,8 @@ export interface Missing {
 
 /** Progress callbacks for long work. */
 export interface Progress {
+  /** How many bytes the whole job will move, once known. */
+  total?(bytes: number): void;
   /** An artifact (or blob) started: total bytes when known. */
   start?(label: string, total?: number): void;
   /** Bytes moved for the current work. */

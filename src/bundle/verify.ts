@@ -77,6 +77,7 @@ export async function forEachBlob(
   if (missingParts.size > 0) {
     check.problems.push({ code: 'missing-part', message: `part(s) ${[...missingParts].join(', ')} of ${src.partCount} not given` });
   }
+  opts.progress?.total?.(index.blobs.reduce((n, b) => n + b.size, 0));
   await mapLimit(index.blobs, opts.concurrency ?? 2, async (b) => {
     const pieces = src.pieces.get(b.digest);
     const artifacts = owners.get(b.digest) ?? [];
