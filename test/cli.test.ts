@@ -64,7 +64,7 @@ describe('airlock CLI', () => {
     assert.equal(airlock('frobnicate').code, 2);
     assert.equal(airlock('check').code, 2);
     assert.equal(airlock('render', seed).code, 2, 'render without --out');
-    for (const verb of ['check', 'render', 'apply', 'verify', 'demo', 'lab', 'lab up', 'lab down', 'lab status', 'lab shell', 'lab exec']) {
+    for (const verb of ['check', 'render', 'apply', 'verify', 'demo', 'lab', 'lab up', 'lab down', 'lab status', 'lab shell', 'lab exec', 'store gc', 'bundle', 'bundle plan', 'bundle create', 'bundle verify', 'bundle load', 'bundle diff']) {
       const h = airlock(...verb.split(' '), '--help');
       assert.equal(h.code, 0);
       assert.match(h.stdout, /Usage: airlock/);
@@ -147,5 +147,27 @@ describe('airlock CLI', () => {
     const r = airlock('render', seed, '--out', d);
     assert.equal(r.code, 2);
     assert.equal(readFileSync(join(d, 'keep.txt'), 'utf8'), 'mine');
+  });
+  it('bundle: plan lists what the site needs; bad input exits 2 with a plain message and writes nothing', () => {
+    const p = airlock('bundle', 'plan', seed, '--json');
+    assert.equal(p.code, 0, p.stderr);
+    const plan = JSON.parse(p.stdout) as { artifacts: { kind: string; name: string }[] };
+    assert.ok(plan.artifacts.some((a) => a.kind === 'image' && a.name === 'registry.k8s.io/pause:3.9'));
+    const text = airlock('bundle', 'plan', seed);
+    assert.match(text.stdout, /rpm\s+rocky9 kubelet 1\.30\.4\s+\(installed on cp1, w1\)/);
+    const out = join(tmp, 'never');
+    const split = airlock('bundle', 'create', seed, '-o', out, '--split', 'big');
+    assert.equal(split.code, 2);
+    assert.match(split.stderr, /--split: "big" is not a size/);
+    assert.ok(!existsSync(out), 'nothing written');
+    const none = airlock('bundle', 'verify', join(tmp, 'no-such-bundle'));
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /not a directory/);
+    noStack(none.stderr);
+    const trust = airlock('bundle', 'verify', tmp, '--trust', 'abc');
+    assert.equal(trust.code, 2);
+    assert.match(trust.stderr, /fingerprint/);
+    const gc = airlock('store', 'gc', '--store', join(tmp, 'st'), '--grace', 'soon');
+    assert.equal(gc.code, 2);
   });
 });
