@@ -6,7 +6,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { isStoreError, OciMeta, type Store } from '../store/index.ts';
-import { importChart, importDeb, importFile, importGoModule, importPython, importRpm } from '../serve/repos/index.ts';
+import { importChart, importDeb, importGoModule, importPython, importRpm, publishStoredFile } from '../serve/repos/index.ts';
 import { artifactLabel, sha256Hex, type BundleIndex } from './format.ts';
 import { blobStream, PieceError } from './source.ts';
 import { withoutRegistry } from './plan.ts';
@@ -154,7 +154,7 @@ export async function publish(store: Store, index: BundleIndex, opts: Pick<LoadO
           break;
         }
         case 'file':
-          await importFile(store, store.blobPath(blobOf(a, 'file')), { name: a.meta.name ?? a.name });
+          await publishStoredFile(store, blobOf(a, 'file'), { name: a.meta.name ?? a.name });
           break;
       }
     }

@@ -50,11 +50,20 @@ export async function importFile(store: Store, path: string, opts: { name: strin
   if (bad) throw new FilesError(`file name "${opts.name}": ${bad}`);
   const st = await stat(path);
   if (!st.isFile()) throw new FilesError(`${path} is not a regular file`);
-  const contentType = opts.contentType ?? contentTypeFor(opts.name);
   // Streamed: files may be large (ISOs, tool bundles).
   const info = await store.put(createReadStream(path));
-  await publishPath(store, FILES_NS, opts.name, { digest: info.digest, size: info.size, contentType });
-  return { name: opts.name, digest: info.digest, size: info.size, contentType };
+  return publishStoredFile(store, info.digest, opts);
+}
+
+/** Publish a blob the store already holds (verified when it went in) as /files/<name>: no second copy. */
+export async function publishStoredFile(store: Store, digest: string, opts: { name: string; contentType?: string }): Promise<PathRecord & { name: string }> {
+  const bad = checkFileName(opts.name);
+  if (bad) throw new FilesError(`file name "${opts.name}": ${bad}`);
+  const info = await store.stat(digest);
+  if (!info) throw new FilesError(`${digest} is not in the store`);
+  const contentType = opts.contentType ?? contentTypeFor(opts.name);
+  await publishPath(store, FILES_NS, opts.name, { digest, size: info.size, contentType });
+  return { name: opts.name, digest, size: info.size, contentType };
 }
 
 export function filesHandler(prefix = '/files/'): RepoHandler {

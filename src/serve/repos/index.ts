@@ -19,6 +19,6 @@ export { parseRpm, RpmError, type RpmInfo } from './rpm.ts';
 export { pypiHandler, importPython, normalizeName, negotiate, projectHtml, projectJson, rootHtml, rootJson, PypiError, type PypiFile, type PypiProject } from './pypi.ts';
 export { helmHandler, importChart, helmIndexYaml, chartMetadata, HelmError, type HelmEntry } from './helm.ts';
 export { goProxyHandler, importGoModule, removeGoModuleVersion, escapePath, unescapePath, goVersionList, goLatest, GoProxyError, type GoModuleInput } from './goproxy.ts';
-export { filesHandler, importFile, FilesError } from './files.ts';
+export { filesHandler, importFile, publishStoredFile, FilesError } from './files.ts';
 export { siteSigner, SigningError, type SiteSigner, type SignerOptions } from './gpg.ts';
 export { pathSegments, sendBlob, parseRange } from './http.ts';
