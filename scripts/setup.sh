@@ -15,6 +15,8 @@ PACKAGES=(
   chrony bind9 bind9-utils bind9-dnsutils nftables iptables util-linux containerd
   # the mirrors' real clients and tools (apt/dnf/pip/go/skopeo) used by the tests
   gnupg xz-utils zstd rpm createrepo-c dnf python3-pip golang-go skopeo
+  # the reference registry: an upstream for the bundle tests (and a peer in bench/serve.ts)
+  docker-registry
   # the lab: base image, booting hosts, reaching them
   debootstrap systemd-container iproute2 openssh-client openssh-server curl iputils-ping
 )
