@@ -291,6 +291,26 @@ describe('bundle create → verify → load', { skip: dpkg }, () => {
     assert.deepEqual((await collectGarbage(store, { graceMs: 0 })).removed, [], 'every loaded blob is referenced once published');
   });
 
+  test('parts arriving one at a time, in any order, each loaded on its own: published with the last one', async () => {
+    const store = await openStore(path.join(tmp, 'one-at-a-time'));
+    const parts = fs.readdirSync(`${out()}.parts`).map((p) => path.join(`${out()}.parts`, p));
+    assert.ok(parts.length >= 3);
+    const order = [parts[1]!, parts[parts.length - 1]!, ...parts.filter((p, i) => i !== 1 && i !== parts.length - 1)];
+    for (const [i, part] of order.entries()) {
+      const r = await loadBundle([part], store, { trusted: key.fingerprint });
+      if (i < order.length - 1) {
+        assert.equal(r.published, false, `not published after ${i + 1} part(s)`);
+        assert.deepEqual(await new OciMeta(store).listRepos(), []);
+      } else {
+        assert.deepEqual(r.problems, [], `the last part completes the bundle: ${JSON.stringify(r.problems)}`);
+        assert.equal(r.published, true);
+      }
+    }
+    assert.equal(await new OciMeta(store).getTag('demo/one', 'v1'), img1.digest);
+    assert.ok(!fs.existsSync(path.join(store.root, 'staging', fs.readdirSync(path.join(store.root, 'staging'))[0] ?? 'none')), 'kept pieces removed once published');
+    assert.deepEqual((await store.verify()).corrupt, []);
+  });
+
   // ---- tampering: refused, the artifact named, nothing published ----
   const copyBundle = (name: string) => {
     const dst = path.join(tmp, name);

@@ -7,8 +7,12 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { isStoreError, OciMeta, type Store } from '../store/index.ts';
 import { importChart, importDeb, importGoModule, importPython, importRpm, publishStoredFile } from '../serve/repos/index.ts';
-import { artifactLabel, sha256Hex, type BundleIndex } from './format.ts';
-import { blobStream, PieceError } from './source.ts';
+import { artifactLabel, blobOwners, sha256Hex, type BundleIndex } from './format.ts';
+import { blobStream, PieceError, type BundleSource, type PieceLocation } from './source.ts';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
 import { withoutRegistry } from './plan.ts';
 import { completeness, forEachBlob, openVerified, type BundleCheck, type BundleProblem, type VerifyOptions } from './verify.ts';
 import type { Artifact } from './types.ts';
@@ -48,6 +52,9 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
   const pending = `pending/${sha256Hex(src.indexBytes)}.json`;
   await store.writeMeta(LOADED_NS, pending, `${JSON.stringify({ site: index.site, digests: [...new Set(index.artifacts.flatMap((a) => a.blobs.map((b) => b.digest)))] })}\n`);
   const have = async (digest: string) => (await store.stat(digest)) !== undefined;
+  // Pieces of blobs cut across parts that earlier loads kept: parts may arrive one at a time, in any order.
+  const staging = join(store.root, 'staging', sha256Hex(src.indexBytes));
+  await addStagedPieces(src, index, staging);
   await forEachBlob(src, index, result, { ...opts, have }, async (b, pieces) => {
     const st = await store.stat(b.digest);
     if (st && st.size === b.size) {
@@ -69,7 +76,11 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
     return undefined;
   });
   result.problems.push(...completeness(index, opts.plan));
-  if (result.problems.some((p) => INTEGRITY.has(p.code))) return result;
+  if (result.problems.some((p) => INTEGRITY.has(p.code))) {
+    result.problems.push(...(await stagePieces(src, index, store, staging)));
+    return result;
+  }
+  await fsp.rm(staging, { recursive: true, force: true });
 
   if ((await store.readMeta(LOADED_NS, marker)) !== undefined) {
     await store.deleteMeta(LOADED_NS, pending);
@@ -163,4 +174,62 @@ export async function publish(store: Store, index: BundleIndex, opts: Pick<LoadO
   } finally {
     await fsp.rm(links, { recursive: true, force: true });
   }
+}
+
+// ---- staged pieces: <store>/staging/<index sha256>/<hex>.<offset>.<length>.<piece sha256> ----
+
+const STAGED_RE = /^([a-f0-9]{64})\.(\d+)\.(\d+)\.([a-f0-9]{64})$/;
+
+/** Add the pieces earlier loads kept to what this load was given (the given ones win). */
+async function addStagedPieces(src: BundleSource, index: BundleIndex, dir: string): Promise<void> {
+  const sizes = new Map(index.blobs.map((b) => [b.digest, b.size]));
+  for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+    const m = STAGED_RE.exec(f);
+    if (!m) continue;
+    const digest = `sha256:${m[1]}`;
+    const size = sizes.get(digest);
+    if (size === undefined) continue;
+    const offset = Number(m[2]);
+    const l = src.pieces.get(digest) ?? [];
+    if (l.some((p) => p.offset === offset)) continue;
+    l.push({ digest, offset, length: Number(m[3]), size, sha256: m[4]!, file: f, path: join(dir, f), part: `${dir} (kept from an earlier load)` });
+    l.sort((a, b) => a.offset - b.offset);
+    src.pieces.set(digest, l);
+  }
+}
+
+/**
+ * Keep the given pieces of blobs this load could not complete (the other pieces are in parts still to
+ * come), each checked against its part.json hash on the way. A damaged piece is reported, not kept.
+ */
+async function stagePieces(src: BundleSource, index: BundleIndex, store: Store, dir: string): Promise<BundleProblem[]> {
+  const problems: BundleProblem[] = [];
+  const owners = blobOwners(index);
+  for (const b of index.blobs) {
+    if ((await store.stat(b.digest))?.size === b.size) continue;
+    const given = (src.pieces.get(b.digest) ?? []).filter((p: PieceLocation) => !p.path.startsWith(dir));
+    for (const p of given) {
+      if (p.offset === 0 && p.length === b.size) continue; // a whole blob: it went into the store, or was damaged
+      await fsp.mkdir(dir, { recursive: true });
+      const name = `${b.digest.slice(7)}.${p.offset}.${p.length}.${p.sha256}`;
+      const dest = join(dir, name);
+      if (await fsp.stat(dest).then(() => true, () => false)) continue;
+      const h = createHash('sha256');
+      const tap = new Transform({
+        transform(c: Buffer, _e, cb) {
+          h.update(c);
+          cb(null, c);
+        },
+      });
+      const tmp = `${dest}.tmp`;
+      await pipeline(createReadStream(p.path), tap, (await fsp.open(tmp, 'w')).createWriteStream());
+      if (h.digest('hex') !== p.sha256) {
+        await fsp.rm(tmp, { force: true });
+        problems.push({ code: 'corrupt-blob', digest: b.digest, artifacts: owners.get(b.digest) ?? [], where: p.part, message: `${b.digest}: the piece at ${p.offset} in ${p.part} is corrupt` });
+        continue;
+      }
+      await fsp.rename(tmp, dest);
+    }
+  }
+  return problems;
 }

@@ -74,9 +74,7 @@ export async function forEachBlob(
   const owners = blobOwners(index);
   const missingParts = new Set<number>();
   if (src.partCount !== undefined) for (let i = 1; i <= src.partCount; i++) if (!src.partNumbers.includes(i)) missingParts.add(i);
-  if (missingParts.size > 0) {
-    check.problems.push({ code: 'missing-part', message: `part(s) ${[...missingParts].join(', ')} of ${src.partCount} not given` });
-  }
+  const missingBefore = check.problems.filter((p) => p.code === 'missing-blob').length;
   opts.progress?.total?.(index.blobs.reduce((n, b) => n + b.size, 0));
   await mapLimit(index.blobs, opts.concurrency ?? 2, async (b) => {
     const pieces = src.pieces.get(b.digest);
@@ -99,6 +97,10 @@ export async function forEachBlob(
       check.bytes += b.size;
     }
   });
+  // Parts not given matter only when something is still missing (a load may have the rest already).
+  if (missingParts.size > 0 && check.problems.filter((p) => p.code === 'missing-blob').length > missingBefore) {
+    check.problems.push({ code: 'missing-part', message: `part(s) ${[...missingParts].join(', ')} of ${src.partCount} not given` });
+  }
   // Blobs an artifact needs that this bundle does not carry (incremental bundles): the loading side must have them.
   const carried = new Set(index.blobs.map((b) => b.digest));
   for (const [digest, arts] of owners) {
