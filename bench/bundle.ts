@@ -19,12 +19,13 @@
 // the largest of the runs). Targets: create and verify ≥ 0.8× the peer; peak RSS not growing with the bundle.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Site } from '../src/schema.ts';
+import { ensureTools, have } from './tools.ts';
 import { createBundle, defaultFetchers, generateSigningKey, loadBundle, verifyBundle } from '../src/bundle/index.ts';
 import { openStore } from '../src/store/index.ts';
 
@@ -138,37 +139,15 @@ const REPS = Math.max(1, Math.min(9, Number(argValue('--reps') ?? 3) || 3));
 const CPU_PROF = argValue('--cpu-prof');
 const KEEP = process.argv.includes('--keep');
 const LARGEST = SIZES[SIZES.length - 1]!;
-const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- tools ----
-{
-  const missing = [
-    ['docker-registry', 'docker-registry'],
-    ['curl', 'curl'],
-    ['sha256sum', 'coreutils'],
-    ['xargs', 'findutils'],
-  ].filter(([bin]) => !have(bin!)).map(([, pkg]) => pkg!);
-  if (missing.length > 0) {
-    if (process.getuid?.() !== 0) {
-      console.error(`bench/bundle.ts needs ${missing.join(' ')} (run as root to have them installed)`);
-      process.exit(2);
-    }
-    console.log(`installing ${missing.join(' ')} (services are not started: policy-rc.d denies it)`);
-    let createdPolicy = false;
-    if (!existsSync('/usr/sbin/policy-rc.d')) {
-      writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-      createdPolicy = true;
-    }
-    try {
-      spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-      const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-      if (r.status !== 0) throw new Error('apt-get install failed');
-    } finally {
-      if (createdPolicy) rmSync('/usr/sbin/policy-rc.d', { force: true });
-    }
-  }
-}
+ensureTools('bench/bundle.ts', [
+  ['docker-registry', 'docker-registry'],
+  ['curl', 'curl'],
+  ['sha256sum', 'coreutils'],
+  ['xargs', 'findutils'],
+]);
 
 // ---- processes ----
 const work = mkdtempSync(join(tmpdir(), 'airlock-bench-bundle-'));

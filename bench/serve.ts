@@ -8,12 +8,13 @@
 // Targets: blob GET ≥ 1.5× distribution and ≥ 0.8× nginx; manifest p99 ≤ distribution's.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ensureTools, have } from './tools.ts';
 
 if (process.getuid?.() !== 0) {
   console.error('bench/serve.ts needs root (it may apt-get install wrk, docker-registry and nginx)');
@@ -21,30 +22,13 @@ if (process.getuid?.() !== 0) {
 }
 const secArg = process.argv.indexOf('--seconds');
 const SECONDS = secArg > 0 ? Math.max(1, Math.min(30, Number(process.argv[secArg + 1]) || 4)) : 4;
-const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 
 // ---- tools --------------------------------------------------------------------------------------
-const needed: [string, string][] = [
+ensureTools('bench/serve.ts', [
   ['wrk', 'wrk'],
   ['docker-registry', 'docker-registry'],
   ['nginx', 'nginx'],
-];
-const missing = needed.filter(([bin]) => !have(bin) && !existsSync(`/usr/sbin/${bin}`)).map(([, pkg]) => pkg);
-if (missing.length > 0) {
-  console.log(`installing ${missing.join(' ')} (services are not started: policy-rc.d denies it)`);
-  let createdPolicy = false;
-  if (!existsSync('/usr/sbin/policy-rc.d')) {
-    writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-    createdPolicy = true;
-  }
-  try {
-    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    const r = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    if (r.status !== 0) throw new Error('apt-get install failed');
-  } finally {
-    if (createdPolicy) rmSync('/usr/sbin/policy-rc.d', { force: true });
-  }
-}
+]);
 const NGINX = have('nginx') ? 'nginx' : '/usr/sbin/nginx';
 
 // ---- fixtures -----------------------------------------------------------------------------------
