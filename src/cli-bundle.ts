@@ -47,31 +47,49 @@ const human = (n: number): string => {
   return `${i === 0 ? v : v.toFixed(1)} ${u[i]}`;
 };
 
-/** Bytes, rate and ETA on stderr when it is a terminal; nothing otherwise (CI logs stay clean). */
+/** Phases as lines on stderr; on a terminal also a bar with bytes, rate and ETA (CI logs stay clean). */
 function byteProgress(io: CliIo, label: string, enabled: boolean): { progress: Progress; stop(): void } {
-  if (!enabled || !io.err.isTTY) return { progress: {}, stop: () => undefined };
+  const phase = (text: string) => io.err.write(`${io.paintErr('dim', '·')} ${text}\n`);
+  if (!enabled) return { progress: {}, stop: () => undefined };
+  if (!io.err.isTTY) return { progress: { phase }, stop: () => undefined };
+  let started = false;
   const bar = new cliProgress.SingleBar(
     { format: `${label} [{bar}] {percentage}% {done}/{all} {rate}/s ETA {eta_formatted}`, stream: io.err, hideCursor: true, barsize: 24, fps: 5 },
     cliProgress.Presets.shades_classic,
   );
   let total = 0;
   let done = 0;
-  const t0 = Date.now();
+  let t0 = Date.now();
   const fmt = () => ({ done: human(done), all: human(total), rate: human(done / Math.max(0.001, (Date.now() - t0) / 1000)) });
-  bar.start(1, 0, fmt());
+  const start = () => {
+    if (!started) bar.start(Math.max(total, 1), 0, fmt());
+    started = true;
+  };
   return {
     progress: {
+      phase: (text) => {
+        if (started) bar.stop();
+        started = false;
+        total = 0;
+        done = 0;
+        t0 = Date.now();
+        phase(text);
+      },
       total: (n) => {
         total = n;
+        start();
         bar.setTotal(Math.max(n, done, 1));
       },
       bytes: (n) => {
+        start();
         done += n;
         bar.setTotal(Math.max(total, done, 1));
         bar.update(done, fmt());
       },
     },
-    stop: () => bar.stop(),
+    stop: () => {
+      if (started) bar.stop();
+    },
   };
 }
 

@@ -163,6 +163,11 @@ export const BundleSources = z.strictObject({
   registries: z.record(hostname, url).default({}),
   /** APT sources for debian12 hosts, as deb822 or one-line entries; default: this machine's own apt sources. */
   apt: z.array(z.string().min(1)).optional(),
+  /**
+   * The nodes' dpkg status (a copy of a node's /var/lib/dpkg/status), an absolute path: what is installed
+   * there is left out of the Debian closure. Default: none — the full closure, as for an empty root.
+   */
+  aptBaseStatus: z.string().regex(/^\/[^\0]*$/, 'an absolute path to a dpkg status file').optional(),
   /** YUM/DNF repositories for rocky9 hosts. */
   yum: z.array(z.strictObject({ name, baseurl: url })).default([]),
   /** A PEP 503/691 simple index. */

@@ -480,6 +480,20 @@ describe('APT: the closure of hello, resolved and downloaded by apt', { skip: ap
     helloDigest = r.artifacts.find((a) => a.name === 'hello')!.blobs[0]!.digest;
   });
 
+  test('bundle.sources.aptBaseStatus: what the nodes already have (here: this machine\'s dpkg status) is left out', async () => {
+    const store = await openStore(path.join(tmp, 'base'));
+    const work = path.join(tmp, 'work-base');
+    const full = await fetchDebs(ctxOf(store, path.join(tmp, 'work-full'), {}, true), [{ kind: 'deb', os: 'debian12', name: 'hello', reason: 't' }]);
+    const based = await fetchDebs(ctxOf(store, work, { aptBaseStatus: '/var/lib/dpkg/status' }, true), [{ kind: 'deb', os: 'debian12', name: 'hello', reason: 't' }]);
+    assert.deepEqual(based.missing, []);
+    const names = based.artifacts.map((a) => a.name);
+    assert.ok(names.includes('hello') || execFileSync('dpkg-query', ['-W', '-f', '${Status}', 'hello'], { encoding: 'utf8' }).includes('installed'));
+    assert.ok(!names.includes('libc6'), `libc6 is installed here, so not in the closure: ${names.join(' ')}`);
+    assert.ok(full.artifacts.some((a) => a.name === 'libc6'), 'but it is in the closure for an empty root');
+    const missingBase = await fetchDebs(ctxOf(store, path.join(tmp, 'work-nobase'), { aptBaseStatus: path.join(tmp, 'no-such-status') }, true), [{ kind: 'deb', os: 'debian12', name: 'hello', reason: 't' }]);
+    assert.match(missingBase.missing[0]?.reason ?? '', /aptBaseStatus .*ENOENT/);
+  });
+
   let helloDigest = '';
   test('bundle.sources.apt (deb822) instead of the machine\'s sources: a private sources directory', async (t) => {
     // The machine's own mirror, written as an explicit source.

@@ -110,6 +110,7 @@ export async function createBundle(site: Site, opts: CreateOptions): Promise<Cre
   const base = { plan, fingerprint: opts.key.fingerprint, parts: [] as string[] };
 
   // 1. Resolve everything first: what is missing is reported before anything is downloaded.
+  opts.progress?.phase?.(`resolving ${plan.artifacts.length} planned artifact(s) at their sources`);
   const resolved = await fetchAll(store, site, plan, opts, workDir, true);
   if (opts.dryRun || (resolved.missing.length > 0 && !opts.allowMissing)) {
     const blobs = distinctBlobs(resolved.artifacts);
@@ -119,6 +120,7 @@ export async function createBundle(site: Site, opts: CreateOptions): Promise<Cre
   // 2. Fetch (skipping what the store has), then write the layout and the signed index.
   let todo = 0;
   for (const b of distinctBlobs(resolved.artifacts)) if (!b.digest || (await store.stat(b.digest))?.size !== b.size) todo += b.size;
+  opts.progress?.phase?.(`fetching ${(todo / 1048576).toFixed(1)} MiB not yet in ${opts.out}`);
   opts.progress?.total?.(todo);
   const got = await fetchAll(store, site, plan, opts, workDir, false);
   const blobs = distinctBlobs(got.artifacts);
@@ -148,6 +150,10 @@ export async function createBundle(site: Site, opts: CreateOptions): Promise<Cre
   // Blobs of an earlier run that this index no longer names would only make the bundle bigger.
   const keep = new Set(blobs.map((b) => b.digest.slice(7)));
   for (const hex of await fsp.readdir(join(opts.out, 'blobs', 'sha256'))) if (!keep.has(hex)) await fsp.rm(join(opts.out, 'blobs', 'sha256', hex), { force: true });
+  if (opts.split) {
+    opts.progress?.phase?.(`writing parts of at most ${opts.split} bytes`);
+    opts.progress?.total?.(blobs.reduce((n, b) => n + b.size, 0));
+  }
   const parts = opts.split ? await writeParts(opts.out, indexBytes, sigBytes, index, opts.split, opts.partsDir ?? `${opts.out.replace(/\/+$/, '')}.parts`, opts.progress) : [];
   return {
     ...base,

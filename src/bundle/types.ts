@@ -72,6 +72,8 @@ export interface Missing {
 
 /** Progress callbacks for long work. */
 export interface Progress {
+  /** A new stage of the work, for people ("resolving 12 artifacts"). */
+  phase?(text: string): void;
   /** How many bytes the whole job will move, once known. */
   total?(bytes: number): void;
   /** An artifact (or blob) started: total bytes when known. */

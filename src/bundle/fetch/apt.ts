@@ -1,5 +1,6 @@
 // Debian packages for debian12 hosts, resolved by apt itself: a private apt state under <workDir>/apt (lists,
-// caches, and an EMPTY dpkg status, so the closure is what an empty root needs), with this machine's apt
+// caches, and an EMPTY dpkg status, so the closure is what an empty root needs — or, with
+// bundle.sources.aptBaseStatus, a node's own dpkg status, so what the nodes have is left out), with this machine's apt
 // configuration, trust and sources (/etc/apt) by default, or bundle.sources.apt written into a private
 // sources directory. `apt-get update` runs once per process and state directory; then
 // `apt-get install --print-uris` gives the closure with each .deb's URL, size and SHA256
@@ -140,12 +141,16 @@ async function prepareAndUpdate(ctx: FetchContext): Promise<string[]> {
   const d = join(ctx.workDir, 'apt');
   const custom = ctx.sources.apt !== undefined;
   const args = aptConfigArgs(ctx.workDir, custom);
-  const key = `${d}\0${JSON.stringify(ctx.sources.apt ?? null)}`;
+  const key = `${d}\0${JSON.stringify(ctx.sources.apt ?? null)}\0${ctx.sources.aptBaseStatus ?? ''}`;
   let p = updates.get(key);
   if (!p) {
     p = (async () => {
       for (const sub of ['state/lists/partial', 'cache/archives/partial', 'etc/sources.list.d', 'debs']) await fsp.mkdir(join(d, sub), { recursive: true });
-      await fsp.writeFile(join(d, 'status'), '');
+      if (ctx.sources.aptBaseStatus) {
+        await fsp.copyFile(ctx.sources.aptBaseStatus, join(d, 'status')).catch((e: NodeJS.ErrnoException) => {
+          throw new Error(`bundle.sources.aptBaseStatus ${ctx.sources.aptBaseStatus}: ${e.code ?? e.message}`);
+        });
+      } else await fsp.writeFile(join(d, 'status'), '');
       if (custom) {
         const f = aptSourceFiles(ctx.sources.apt ?? []);
         await fsp.writeFile(join(d, 'etc/sources.list'), '');
