@@ -54,6 +54,7 @@ export const CHECKS = {
   'no-upstream-path': 'Upstreams are set but no gateway gives the site a way out',
   'zone-record-conflict': 'A zone record name is used twice with different addresses',
   'kubeadm-config': 'A cluster setting kubeadm would reject, or that bites later (version, service subnet size, TTL, advertise address, proxy mode)',
+  'bundle-source': 'A bundle entry names a source the site does not define (a chart repository), or the site has bundle content but no mirror to load it into',
 } as const;
 export type CheckId = keyof typeof CHECKS;
 
@@ -251,6 +252,19 @@ export function check(loaded: LoadedSite): CheckResult {
         add('zone-record-conflict', 'error', m ? ['services', 'dns', 'zone', 'records', Number(m[1]), 'name'] : ['services', 'dns', 'zone'], `"${r.name}.${zone.name}" would point at ${prev} and ${r.address} (${r.origin})`, 'rename the record: host and service names (gateway, ntp, dns, ns1) get records automatically');
       } else byName.set(r.name, r.address);
     });
+  }
+
+  // --- bundle ---
+  const b = site.bundle;
+  b.charts.forEach((c, i) => {
+    if (!b.sources.helm.some((r) => r.name === c.repo)) {
+      const known = b.sources.helm.map((r) => r.name);
+      add('bundle-source', 'error', ['bundle', 'charts', i, 'repo'], `chart ${c.name} names repository "${c.repo}", which bundle.sources.helm does not define`, known.length ? `use one of: ${known.join(', ')}` : `add { name: ${c.repo}, url: https://… } under bundle.sources.helm`);
+    }
+  });
+  const userContent = b.images.length + b.packages.debian12.length + b.packages.rocky9.length + b.python.length + b.charts.length + b.goModules.length + b.files.length;
+  if (userContent > 0 && !site.services.mirrors) {
+    add('bundle-source', 'warning', ['bundle'], 'the site lists bundle content but has no services.mirrors to serve it on the offline side', 'add services.mirrors (host: the admin host) so `airlock bundle load` has a mirror to publish into');
   }
 
   // --- cluster ---
