@@ -2,6 +2,7 @@
 // runProbes is the I/O edge that runs them through transports and collects expected vs seen.
 import { ipToString } from './net.ts';
 import type { Host, Site } from './schema.ts';
+import { mirrorBase } from './render/mirrorclient.ts';
 import { topology, type Topology } from './topology.ts';
 import type { RunResult, Transport } from './transport/index.ts';
 
@@ -122,6 +123,7 @@ export function verifyProbes(site: Site, opts: VerifyOptions = {}): Probe[] {
     nodeProbes(topo, host, opts, probes, ntpTimeout);
   }
   if (site.cluster) for (const host of site.hosts) if (host.roles.includes('control-plane') || host.roles.includes('worker')) prepProbes(site, host, probes);
+  for (const host of site.hosts) mirrorProbes(topo, host, probes);
 
   if (dns) {
     const server = topo.hosts.get(dns.server)?.host;
@@ -327,6 +329,37 @@ function prepProbes(site: Site, host: Host, probes: Probe[]) {
   simple('prep-containerd', 'containerd runs with the systemd cgroup driver and the mirror config', 'systemctl is-active containerd && containerd config dump 2>/dev/null | grep -E "SystemdCgroup|config_path|sandbox_image"', 'active, SystemdCgroup = true, config_path = /etc/containerd/certs.d', (o) => /^active/m.test(o) && /SystemdCgroup = true/.test(o) && /config_path = "\/etc\/containerd\/certs.d"/.test(o));
   simple('prep-crictl', 'crictl points at containerd', 'cat /etc/crictl.yaml', site.cluster!.criSocket, (o) => o.includes(`runtime-endpoint: ${site.cluster!.criSocket}`));
   simple('prep-kube-packages', `kubelet/kubeadm/kubectl ${v} installed`, 'kubeadm version -o short 2>/dev/null; kubelet --version 2>/dev/null', `v${v}`, (o) => o.includes(`v${v}`), LAB_MIRROR);
+}
+
+/** The node's way to artifacts: the site mirror, trusted (HTTPS with the site CA in the OS store) and alone. */
+function mirrorProbes(topo: Topology, host: Host, probes: Probe[]) {
+  const where = mirrorBase(topo, host);
+  if (!where) return;
+  const m = topo.site.services.mirrors!;
+  probes.push({
+    id: 'node-mirror-reachable',
+    host: host.name,
+    title: `the site mirror answers at ${where.base}${m.tls ? ' (its certificate trusted through the OS CA store)' : ''}`,
+    command: `curl -sS -m 5 -o /dev/null -w '%{http_code}' ${where.base}/healthz`,
+    expected: 'HTTP 200',
+    judge: (r) => ({ pass: r.code === 0 && r.stdout.trim() === '200', seen: r.stdout.trim() ? `HTTP ${r.stdout.trim()}` : oneLine(r.stderr) }),
+    retryFor: 10,
+    about: [host.name, m.host],
+  });
+  if (host.os === 'debian12') {
+    probes.push({
+      id: 'node-apt-only-mirror',
+      host: host.name,
+      title: 'apt knows no source but the site mirror',
+      command: "cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -E '^[[:space:]]*(deb|URIs:)' | sed -E 's/^[[:space:]]*(deb(-src)?|URIs:)[[:space:]]+(\\[[^]]*\\][[:space:]]+)?//' | awk '{print $1}' | sort -u",
+      expected: `${where.base}/apt`,
+      judge: (r) => {
+        const uris = r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+        return { pass: uris.length > 0 && uris.every((u) => u.replace(/\/+$/, '') === `${where.base}/apt`), seen: uris.join(' ') || 'no apt source' };
+      },
+      about: [host.name],
+    });
+  }
 }
 
 export type TransportFor = (host: string) => Promise<Transport>;

@@ -1,6 +1,8 @@
 // verify's probes are pure data: which checks a site gets, and how each judges real command output.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadSite } from '../src/index.ts';
@@ -22,6 +24,34 @@ describe('verify probes for the seed site', () => {
     for (const id of ['gateway-forwarding', 'gateway-nat-rule', 'dns-server-running', 'dns-zone-served', 'ntp-server-synced']) assert.ok(find(id, 'admin'), id);
     assert.ok(find('outsider-dns-refused', OUTSIDER));
     assert.ok(find('outsider-ntp-denied', OUTSIDER));
+  });
+
+  it('mirror: every node reaches the mirror, and apt knows no other source (the pipeline run on real files)', () => {
+    for (const node of ['cp1', 'w1', 'w2']) assert.ok(find('node-mirror-reachable', node), node);
+    const reach = find('node-mirror-reachable', 'w2');
+    assert.match(reach.command, /http:\/\/192\.168\.10\.10:5000\/healthz/);
+    assert.equal(judge(reach, '200').pass, true);
+    assert.equal(judge(reach, '000', 7).pass, false);
+    const apt = find('node-apt-only-mirror', 'w2');
+    assert.ok(!probes.some((p) => p.id === 'node-apt-only-mirror' && p.host === 'cp1'), 'rocky9 hosts have no apt');
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-aptprobe-'));
+    try {
+      mkdirSync(join(dir, 'sources.list.d'));
+      writeFileSync(join(dir, 'sources.list'), '# nothing here\n');
+      writeFileSync(join(dir, 'sources.list.d', 'airlock.sources'), 'Types: deb\nURIs: http://192.168.10.10:5000/apt\nSuites: bookworm\nComponents: main\nSigned-By: /etc/apt/keyrings/airlock-site.asc\n');
+      writeFileSync(join(dir, 'sources.list.d', 'debian.sources.airlock-off'), 'Types: deb\nURIs: http://deb.debian.org/debian\n');
+      const runIt = () => {
+        const r = spawnSync('sh', ['-c', apt.command.replaceAll('/etc/apt', dir)], { encoding: 'utf8' });
+        return apt.judge({ code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr });
+      };
+      assert.deepEqual(runIt(), { pass: true, seen: 'http://192.168.10.10:5000/apt' });
+      writeFileSync(join(dir, 'sources.list.d', 'extra.list'), 'deb [signed-by=/k.gpg] http://deb.debian.org/debian bookworm main\n');
+      const bad = runIt();
+      assert.equal(bad.pass, false);
+      assert.match(bad.seen, /deb\.debian\.org/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('default route: only via the admin, metric 200', () => {

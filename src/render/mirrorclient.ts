@@ -144,14 +144,22 @@ function pemProbe(pem: string): string | undefined {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export function mirrorClientSteps(topo: Topology, host: Host, keys: MirrorClientKeys = {}): Step[] {
+/** The mirror as this node reaches it: base URL and address; undefined without a mirror or a path to it. */
+export function mirrorBase(topo: Topology, host: Host): { base: string; address: string } | undefined {
   const m = topo.site.services.mirrors;
-  if (!m || !topo.isNode(host)) return [];
+  if (!m || !topo.isNode(host)) return undefined;
   const server = topo.hosts.get(m.host)?.host;
   const address = server && topo.serverAddressFor(server, host);
-  if (!address) return [];
+  if (!address) return undefined;
+  return { base: `${m.tls ? 'https' : 'http'}://${address}:${m.port}`, address };
+}
+
+export function mirrorClientSteps(topo: Topology, host: Host, keys: MirrorClientKeys = {}): Step[] {
+  const m = topo.site.services.mirrors;
+  const where = mirrorBase(topo, host);
+  if (!m || !where) return [];
+  const { base, address } = where;
   const paths = MIRROR_CLIENT_PATHS[host.os];
-  const base = `${m.tls ? 'https' : 'http'}://${address}:${m.port}`;
   const steps: Step[] = [];
 
   // 1. Trust the site CA first: everything below talks HTTPS to the mirror when tls is on.

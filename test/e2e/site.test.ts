@@ -148,9 +148,10 @@ describe('seed site in the lab', { skip: isRoot ? false : 'needs root (namespace
     assert.equal(labExec('admin', 'systemctl stop named').code, 0);
     assert.equal(labExec('admin', 'iptables -t nat -A POSTROUTING -o enp0s8 -j MASQUERADE').code, 0, 'the seed\'s hand-made NAT rule, again');
     assert.equal(labExec('cp1', 'ip route del default').code, 0);
+    assert.equal(labExec('w2', 'echo "deb http://deb.debian.org/debian bookworm main" > /etc/apt/sources.list.d/stray.list').code, 0, 'a stray apt source, as an installer leaves one');
     const broken = verify();
     const f = failing(broken);
-    for (const want of ['admin:dns-server-running', 'admin:gateway-nat-rule', 'cp1:node-default-route', 'cp1:node-nat-egress', 'w1:node-dns-internal'])
+    for (const want of ['admin:dns-server-running', 'admin:gateway-nat-rule', 'cp1:node-default-route', 'cp1:node-nat-egress', 'w1:node-dns-internal', 'w2:node-apt-only-mirror'])
       assert.ok(f.includes(want), `verify catches ${want} (failing: ${f.join(', ')})`);
     const a = apply();
     assert.equal(a.ok, true, brief(a));
