@@ -25,7 +25,7 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Site } from '../src/schema.ts';
-import { ensureTools, have } from './tools.ts';
+import { ensureTools } from './tools.ts';
 import { createBundle, defaultFetchers, generateSigningKey, loadBundle, verifyBundle } from '../src/bundle/index.ts';
 import { openStore } from '../src/store/index.ts';
 

@@ -295,7 +295,7 @@ describe('bundle create → verify → load', { skip: dpkg }, () => {
     const store = await openStore(path.join(tmp, 'one-at-a-time'));
     const parts = fs.readdirSync(`${out()}.parts`).map((p) => path.join(`${out()}.parts`, p));
     assert.ok(parts.length >= 3);
-    const order = [parts[1]!, parts[parts.length - 1]!, ...parts.filter((p, i) => i !== 1 && i !== parts.length - 1)];
+    const order = [parts[1]!, parts[parts.length - 1]!, ...parts.filter((_p, i) => i !== 1 && i !== parts.length - 1)];
     for (const [i, part] of order.entries()) {
       const r = await loadBundle([part], store, { trusted: key.fingerprint });
       if (i < order.length - 1) {

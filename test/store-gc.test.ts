@@ -4,7 +4,6 @@
 // answers 200 with the right bytes for every manifest, linked blob and published path.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -51,13 +51,6 @@ export const partName = (n: number, of: number): string => {
   return `part-${String(n).padStart(w, '0')}-of-${String(of).padStart(w, '0')}`;
 };
 
-async function hashRange(path: string, start: number, length: number): Promise<string> {
-  const h = createHash('sha256');
-  if (length === 0) return h.digest('hex');
-  for await (const c of createReadStream(path, { start, end: start + length - 1, highWaterMark: 1 << 20 })) h.update(c as Buffer);
-  return h.digest('hex');
-}
-
 /** Copy bytes start..start+length of src to dest, hashing them; returns the sha256 hex. */
 async function copyRange(src: string, dest: string, start: number, length: number, progress?: Progress): Promise<string> {
   const h = createHash('sha256');
@@ -131,4 +124,3 @@ export async function writeParts(bundleDir: string, indexBytes: Buffer, sigBytes
   return names;
 }
 
-export { hashRange };
