@@ -17,15 +17,15 @@
 // Run: npx tsx bench/bundle.ts [--sizes 32,128] [--reps 3] [--keep] [--cpu-prof DIR]
 // (root only if docker-registry or curl must be installed). Every size gets --reps runs (medians; peak RSS is
 // the largest of the runs). Targets: create and verify ≥ 0.8× the peer; peak RSS not growing with the bundle.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Site } from '../src/schema.ts';
 import { ensureTools } from './tools.ts';
+import { Children, http, pushBlob, waitHttp } from './harness.ts';
+import { distributionConfig, freePort } from '../test/distribution.ts';
 import { createBundle, defaultFetchers, generateSigningKey, loadBundle, verifyBundle } from '../src/bundle/index.ts';
 import { openStore } from '../src/store/index.ts';
 
@@ -139,7 +139,6 @@ const REPS = Math.max(1, Math.min(9, Number(argValue('--reps') ?? 3) || 3));
 const CPU_PROF = argValue('--cpu-prof');
 const KEEP = process.argv.includes('--keep');
 const LARGEST = SIZES[SIZES.length - 1]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- tools ----
 ensureTools('bench/bundle.ts', [
@@ -151,27 +150,12 @@ ensureTools('bench/bundle.ts', [
 
 // ---- processes ----
 const work = mkdtempSync(join(tmpdir(), 'airlock-bench-bundle-'));
-const children = new Set<ChildProcess>();
-const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
-function startServer(name: string, cmd: string, args: string[]): ChildProcess {
-  const log = openSync(join(work, `${name}.log`), 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', log, log] });
-  closeSync(log);
-  child.on('error', (e) => console.error(`${name}: ${e.message}`));
-  children.add(child);
-  return child;
-}
-async function stopAll(): Promise<void> {
-  for (const c of children) if (c.pid !== undefined && alive(c)) c.kill('SIGTERM');
-  const deadline = Date.now() + 5000;
-  while ([...children].some(alive) && Date.now() < deadline) await sleep(50);
-  for (const c of children) if (alive(c)) c.kill('SIGKILL');
-}
+const children = new Children(work);
 let cleaning: Promise<void> | undefined;
 /** Stop the children and remove the temp dir, once (the signal handler and the main path share it). */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    await stopAll();
+    await children.stopAll();
     if (KEEP) console.log(`kept ${work}`);
     else rmSync(work, { recursive: true, force: true });
   })();
@@ -184,53 +168,12 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-interface HttpResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-/** One request on 127.0.0.1; the body is a buffer or a file streamed from disk. */
-function http(method: string, url: string, opts: { body?: Buffer; file?: string; headers?: Record<string, string> } = {}): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const length = opts.file ? statSync(opts.file).size : (opts.body?.length ?? 0);
-    const req = request(url, { method, headers: { ...opts.headers, 'Content-Length': String(length) }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    if (opts.file) createReadStream(opts.file, { highWaterMark: MiB }).pipe(req);
-    else req.end(opts.body);
-  });
-}
-async function waitHttp(url: string, what: string, proc: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const ok = await http('GET', url).then(() => true, () => false);
-    if (ok) return;
-    if (Date.now() > deadline || !alive(proc)) throw new Error(`${what} did not come up at ${url}; see ${work}/*.log`);
-    await sleep(50);
-  }
-}
-
 /** Run one airlock operation in a child process: its own timing and its peak RSS. */
 function runChild(job: ChildJob): Promise<ChildReport> {
   const args = ['--import', 'tsx', ...(CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF] : []), import.meta.filename, '--child', JSON.stringify(job)];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
+    children.track(child);
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -239,7 +182,7 @@ function runChild(job: ChildJob): Promise<ChildReport> {
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      children.delete(child);
+      children.forget(child);
       const last = out.trim().split('\n').pop() ?? '';
       if (code !== 0 || !last.startsWith('{')) return reject(new Error(`${job.op} child: exit ${code ?? signal}\n${err}${out}`));
       resolve(JSON.parse(last) as ChildReport);
@@ -315,20 +258,6 @@ interface Content {
   checkFile: string;
 }
 
-async function pushBlob(reg: string, repo: string, path: string, digest: string, mountFrom?: string): Promise<void> {
-  if (mountFrom) {
-    const m = await http('POST', `${reg}/v2/${repo}/blobs/uploads/?mount=${digest}&from=${mountFrom}`);
-    if (m.status === 201) return;
-    if (m.status === 202) await http('DELETE', new URL(String(m.headers.location), reg).href).catch(() => undefined);
-  }
-  const post = await http('POST', `${reg}/v2/${repo}/blobs/uploads/`);
-  if (post.status !== 202) throw new Error(`POST ${repo} upload: ${post.status} ${post.body.toString()}`);
-  const loc = new URL(String(post.headers.location), reg);
-  loc.searchParams.set('digest', digest);
-  const put = await http('PUT', loc.href, { file: path, headers: { 'Content-Type': 'application/octet-stream' } });
-  if (put.status !== 201) throw new Error(`PUT ${repo} ${digest}: ${put.status} ${put.body.toString()}`);
-}
-
 async function makeContent(S: number, reg: string, files: string): Promise<Content> {
   const src = join(work, `src-${S}`);
   mkdirSync(src);
@@ -358,9 +287,9 @@ async function makeContent(S: number, reg: string, files: string): Promise<Conte
         ],
       }),
     );
-    await pushBlob(reg, repo, sharedPath, shared.digest, i > 0 ? 'bench/img0' : undefined);
-    await pushBlob(reg, repo, ownPath, own.digest);
-    await pushBlob(reg, repo, configPath, sha(config));
+    await pushBlob(reg, repo, { file: sharedPath }, shared.digest, i > 0 ? 'bench/img0' : undefined);
+    await pushBlob(reg, repo, { file: ownPath }, own.digest);
+    await pushBlob(reg, repo, { file: configPath }, sha(config));
     const r = await http('PUT', `${reg}/v2/${repo}/manifests/${tag}`, { body: manifest, headers: { 'Content-Type': OCI_MANIFEST } });
     if (r.status !== 201) throw new Error(`manifest PUT ${repo}:${tag}: ${r.status} ${r.body.toString()}`);
     blobs.push({ ...own, url: `${reg}/v2/${repo}/blobs/${own.digest}` });
@@ -491,14 +420,11 @@ try {
   fileServer = `http://127.0.0.1:${filePort}`;
   const regDir = join(work, 'registry');
   mkdirSync(regDir);
-  writeFileSync(
-    join(regDir, 'config.yml'),
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(regDir, 'data')}\nhttp:\n  addr: 127.0.0.1:${regPort}\n`,
-  );
-  const registry = startServer('registry', 'docker-registry', ['serve', join(regDir, 'config.yml')]);
+  writeFileSync(join(regDir, 'config.yml'), distributionConfig({ root: join(regDir, 'data'), port: regPort }));
+  const registry = children.start('registry', 'docker-registry', ['serve', join(regDir, 'config.yml')]);
   const files = join(work, 'files');
   mkdirSync(files);
-  const fileSrv = startServer('files', process.execPath, [
+  const fileSrv = children.start('files', process.execPath, [
     '--input-type=module',
     '-e',
     `import { createServer } from 'node:http';
@@ -514,8 +440,8 @@ try {
        createReadStream(dir + '/' + name, { highWaterMark: 1 << 20 }).pipe(res);
      }).listen(${filePort}, '127.0.0.1');`,
   ]);
-  await waitHttp(`${reg}/v2/`, 'docker-registry', registry);
-  await waitHttp(`${fileServer}/`, 'file server', fileSrv);
+  await waitHttp(`${reg}/v2/`, 'docker-registry', { proc: registry, logs: `${work}/*.log` });
+  await waitHttp(`${fileServer}/`, 'file server', { proc: fileSrv, logs: `${work}/*.log` });
 
   process.stdout.write(`content: ${SIZES.map((S) => `S=${S} MiB`).join(', ')} `);
   const contents: Content[] = [];

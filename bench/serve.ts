@@ -6,15 +6,15 @@
 //
 // Run as root: npx tsx bench/serve.ts [--seconds N]   (N seconds per measurement, default 4)
 // Targets: blob GET ≥ 1.5× distribution and ≥ 0.8× nginx; manifest p99 ≤ distribution's.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureTools, have } from './tools.ts';
+import { Children, http, pushBlob, waitHttp } from './harness.ts';
+import { distributionConfig, freePort } from '../test/distribution.ts';
 
 if (process.getuid?.() !== 0) {
   console.error('bench/serve.ts needs root (it may apt-get install wrk, docker-registry and nginx)');
@@ -71,84 +71,18 @@ const manifest = Buffer.from(
 writeFileSync(join(work, 'files', 'manifest.json'), manifest);
 
 // ---- processes ----------------------------------------------------------------------------------
-const children: ChildProcess[] = [];
-function startChild(name: string, cmd: string, args: string[], logFile: string): ChildProcess {
-  const out = openSync(logFile, 'a');
-  const child = spawn(cmd, args, { stdio: ['ignore', out, out] });
-  closeSync(out);
-  child.on('error', (e) => console.error(`${name}: ${e.message}`));
-  children.push(child);
-  return child;
-}
-async function stopAll(): Promise<void> {
-  for (const c of children) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
-  const deadline = Date.now() + 5000;
-  while (children.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) await sleep(50);
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-}
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-async function waitHttp(url: string, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const req = request(url, { method: 'GET' }, (res) => {
-        res.resume();
-        resolve(true);
-      });
-      req.on('error', () => resolve(false));
-      req.end();
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`${what} did not come up at ${url}; see ${work}`);
-}
+const children = new Children(work);
 
-interface HttpResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-}
-function http(method: string, url: string, body?: Buffer, headers: Record<string, string> = {}): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: { ...headers, 'Content-Length': String(body?.length ?? 0) }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-/** Push a blob the portable way (POST a session, PUT the whole body with ?digest=). */
-async function pushBlob(base: string, repo: string, data: Buffer): Promise<void> {
-  const post = await http('POST', `${base}/v2/${repo}/blobs/uploads/`);
-  if (post.status !== 202) throw new Error(`POST ${base}: ${post.status} ${post.body}`);
-  const loc = new URL(String(post.headers.location), base);
-  loc.searchParams.set('digest', sha(data));
-  const put = await http('PUT', loc.href, data, { 'Content-Type': 'application/octet-stream' });
-  if (put.status !== 201) throw new Error(`PUT ${base}: ${put.status} ${put.body}`);
-}
 async function pushImage(base: string): Promise<void> {
-  const { readFileSync } = await import('node:fs');
-  for (const name of Object.keys(SIZES) as SizeName[]) await pushBlob(base, 'bench/img', readFileSync(blobs[name].path));
-  await pushBlob(base, 'bench/img', config);
-  const r = await http('PUT', `${base}/v2/bench/img/manifests/latest`, manifest, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' });
+  for (const name of Object.keys(SIZES) as SizeName[]) await pushBlob(base, 'bench/img', { file: blobs[name].path }, blobs[name].digest);
+  await pushBlob(base, 'bench/img', { body: config }, sha(config));
+  const r = await http('PUT', `${base}/v2/bench/img/manifests/latest`, { body: manifest, headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
   if (r.status !== 201) throw new Error(`manifest PUT ${base}: ${r.status} ${r.body}`);
 }
 
 const srcUrl = (p: string) => JSON.stringify(pathToFileURL(join(import.meta.dirname, '..', 'src', p)).href);
 const nodeChild = (name: string, code: string) =>
-  startChild(name, process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], join(work, `${name}.log`));
+  children.start(name, process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code]);
 
 const ports = { airlock: await freePort(), nocache: await freePort(), bare: await freePort(), distribution: await freePort(), nginx: await freePort() };
 const base = {
@@ -191,11 +125,8 @@ try {
   // distribution, filesystem storage, request logging off (its best case)
   const regDir = join(work, 'distribution');
   mkdirSync(regDir);
-  writeFileSync(
-    join(regDir, 'config.yml'),
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(regDir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${ports.distribution}\n`,
-  );
-  startChild('distribution', 'docker-registry', ['serve', join(regDir, 'config.yml')], join(work, 'distribution.log'));
+  writeFileSync(join(regDir, 'config.yml'), distributionConfig({ root: join(regDir, 'data'), port: ports.distribution, deletes: true }));
+  children.start('distribution', 'docker-registry', ['serve', join(regDir, 'config.yml')]);
   // nginx: static files with sendfile, 2 workers (as in the notes), no access log
   const ngx = join(work, 'nginx');
   mkdirSync(join(ngx, 'logs'), { recursive: true });
@@ -203,13 +134,13 @@ try {
     join(ngx, 'nginx.conf'),
     `worker_processes 2;\npid ${join(ngx, 'nginx.pid')};\nerror_log ${join(ngx, 'logs', 'error.log')};\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n  client_body_temp_path ${join(ngx, 'tmp')};\n  proxy_temp_path ${join(ngx, 'tmp')};\n  fastcgi_temp_path ${join(ngx, 'tmp')};\n  uwsgi_temp_path ${join(ngx, 'tmp')};\n  scgi_temp_path ${join(ngx, 'tmp')};\n  server {\n    listen 127.0.0.1:${ports.nginx};\n    location /blobs/ { alias ${join(work, 'files')}/; default_type application/octet-stream; }\n    location = /manifest { alias ${join(work, 'files', 'manifest.json')}; default_type application/vnd.oci.image.manifest.v1+json; }\n  }\n}\n`,
   );
-  startChild('nginx', NGINX, ['-p', ngx, '-c', join(ngx, 'nginx.conf'), '-g', 'daemon off;'], join(work, 'nginx.log'));
+  children.start('nginx', NGINX, ['-p', ngx, '-c', join(ngx, 'nginx.conf'), '-g', 'daemon off;']);
 
-  await waitHttp(`${base.airlock}/healthz`, 'airlock');
-  await waitHttp(`${base.nocache}/healthz`, 'airlock (no cache)');
-  await waitHttp(`${base.bare}/blob/x`, 'bare node');
-  await waitHttp(`${base.distribution}/v2/`, 'distribution');
-  await waitHttp(`${base.nginx}/manifest`, 'nginx');
+  await waitHttp(`${base.airlock}/healthz`, 'airlock', { timeoutMs: 10_000, logs: work });
+  await waitHttp(`${base.nocache}/healthz`, 'airlock (no cache)', { timeoutMs: 10_000, logs: work });
+  await waitHttp(`${base.bare}/blob/x`, 'bare node', { timeoutMs: 10_000, logs: work });
+  await waitHttp(`${base.distribution}/v2/`, 'distribution', { timeoutMs: 10_000, logs: work });
+  await waitHttp(`${base.nginx}/manifest`, 'nginx', { timeoutMs: 10_000, logs: work });
   await pushImage(base.airlock);
   await pushImage(base.distribution);
 
@@ -282,7 +213,6 @@ try {
 
   // ---- pushes: 3 × 100 MiB of fresh content each, one client, POST + PUT monolithic ----
   {
-    const { readFileSync } = await import('node:fs');
     const data = readFileSync(blobs['100 MiB'].path);
     const row: Row = { test: 'blob push 100 MiB ×3, 1 client', unit: 'MB/s', higherIsBetter: true };
     for (const s of ['airlock', 'distribution'] as const) {
@@ -290,7 +220,7 @@ try {
       let bytes = 0;
       for (let i = 0; i < 3; i++) {
         randomBytes(32).copy(data, 0); // new content each time: no dedup short-cuts
-        await pushBlob(base[s], `bench/push-${s}`, data);
+        await pushBlob(base[s], `bench/push-${s}`, { body: data }, sha(data));
         bytes += data.length;
       }
       row[s] = bytes / 1e6 / ((performance.now() - t0) / 1000);
@@ -318,7 +248,7 @@ try {
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of table) console.log(line(r));
 } finally {
-  await stopAll();
+  await children.stopAll();
   if (!process.argv.includes('--keep')) rmSync(work, { recursive: true, force: true });
   else console.log(`kept ${work}`);
 }

@@ -1,5 +1,5 @@
-// Debian's docker-registry (the reference distribution registry) on 127.0.0.1 for tests: a temp config,
-// filesystem storage under `dir`, no access log; stopped by PID.
+// Debian's docker-registry (the reference distribution registry) on 127.0.0.1 for tests (and its config for
+// the benches): a temp config, filesystem storage under `dir`, no access log; stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -12,6 +12,24 @@ export async function freePort(): Promise<number> {
   const port = (s.address() as AddressInfo).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/** docker-registry's config: filesystem storage at root, 127.0.0.1:port, errors only, no access log (its best case). */
+export function distributionConfig(opts: { root: string; port: number; deletes?: boolean }): string {
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: error',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${opts.root}`,
+    ...(opts.deletes ? ['  delete:', '    enabled: true'] : []),
+    'http:',
+    `  addr: 127.0.0.1:${opts.port}`,
+    '',
+  ].join('\n');
 }
 
 export interface Distribution {
@@ -27,10 +45,7 @@ export interface Distribution {
 export async function startDistribution(dir: string): Promise<Distribution> {
   const port = await freePort();
   const config = join(dir, 'registry.yml');
-  await writeFile(
-    config,
-    ['version: 0.1', 'log:', '  level: error', '  accesslog:', '    disabled: true', 'storage:', '  filesystem:', `    rootdirectory: ${join(dir, 'registry')}`, 'http:', `  addr: 127.0.0.1:${port}`, ''].join('\n'),
-  );
+  await writeFile(config, distributionConfig({ root: join(dir, 'registry'), port }));
   const child = spawn('docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
