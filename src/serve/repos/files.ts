@@ -2,10 +2,9 @@
 // (206/416), ETag = the content digest, If-None-Match (304).
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/types.ts';
-import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
-import { pathSegments, publishPath, requireGetOrHead, sendPublished, type PathRecord } from './http.ts';
+import { HttpError, type RepoHandler } from '../types.ts';
+import { publishPath, sendPublished, type PathRecord, readOnlyHandler } from './http.ts';
 
 export const FILES_NS = 'files';
 
@@ -67,14 +66,9 @@ export async function publishStoredFile(store: Store, digest: string, opts: { na
 }
 
 export function filesHandler(prefix = '/files/'): RepoHandler {
-  return {
-    prefix,
-    async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-      requireGetOrHead(req);
-      const segs = pathSegments(req.url, prefix);
-      const name = segs.join('/');
-      if (checkFileName(name)) throw new HttpError(404, 'not found');
-      return sendPublished(req, res, ctx.store, FILES_NS, name);
-    },
-  };
+  return readOnlyHandler(prefix, async (req, res, store, segs) => {
+    const name = segs.join('/');
+    if (checkFileName(name)) throw new HttpError(404, 'not found');
+    return sendPublished(req, res, store, FILES_NS, name);
+  });
 }

@@ -2,11 +2,10 @@
 // <module>/@latest, with module paths and versions case-encoded ("!" + lower case for each upper-case
 // letter). 404 = never had it (the go command may try the next proxy); 410 = removed from this mirror.
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/types.ts';
-import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
+import { HttpError, type RepoHandler } from '../types.ts';
 import { ArchiveError, zipEntries, zipRead } from './archive.ts';
-import { comparePrerelease, pathSegments, publishPath, sha256Hex, putAndPublish, readJsonMeta, requireGetOrHead, sendPublished, withLock, writeJsonMeta } from './http.ts';
+import { comparePrerelease, publishPath, sha256Hex, putAndPublish, readJsonMeta, sendPublished, withLock, writeJsonMeta, readOnlyHandler } from './http.ts';
 
 export const GO_NS = 'go';
 
@@ -200,28 +199,23 @@ export async function removeGoModuleVersion(store: Store, module: string, versio
 }
 
 export function goProxyHandler(prefix = '/go/'): RepoHandler {
-  return {
-    prefix,
-    async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-      requireGetOrHead(req);
-      const segs = pathSegments(req.url, prefix);
-      // <escaped module...>/@v/<file> or <escaped module...>/@latest
-      const at = segs.findIndex((s) => s === '@v' || s === '@latest');
-      if (at <= 0) throw new HttpError(404, 'not found: expected <module>/@v/... or <module>/@latest');
-      const mod = unescapePath(segs.slice(0, at).join('/'));
-      if (mod === undefined || checkModulePath(mod)) throw new HttpError(400, 'invalid (case-encoded) module path');
-      const tail = segs.slice(at);
-      if (tail[0] === '@latest') {
-        if (tail.length !== 1) throw new HttpError(404, 'not found');
-      } else if (tail.length !== 2) {
-        throw new HttpError(404, 'not found');
-      } else if (tail[1] !== 'list') {
-        const m = /^(.+)\.(info|mod|zip)$/.exec(tail[1]!);
-        const v = m && unescapePath(m[1]!);
-        if (!v) throw new HttpError(404, 'not found');
-      }
-      if (await sendPublished(req, res, ctx.store, GO_NS, segs.join('/'))) return true;
-      throw new HttpError(404, `not found: ${mod}`);
-    },
-  };
+  return readOnlyHandler(prefix, async (req, res, store, segs) => {
+    // <escaped module...>/@v/<file> or <escaped module...>/@latest
+    const at = segs.findIndex((s) => s === '@v' || s === '@latest');
+    if (at <= 0) throw new HttpError(404, 'not found: expected <module>/@v/... or <module>/@latest');
+    const mod = unescapePath(segs.slice(0, at).join('/'));
+    if (mod === undefined || checkModulePath(mod)) throw new HttpError(400, 'invalid (case-encoded) module path');
+    const tail = segs.slice(at);
+    if (tail[0] === '@latest') {
+      if (tail.length !== 1) throw new HttpError(404, 'not found');
+    } else if (tail.length !== 2) {
+      throw new HttpError(404, 'not found');
+    } else if (tail[1] !== 'list') {
+      const m = /^(.+)\.(info|mod|zip)$/.exec(tail[1]!);
+      const v = m && unescapePath(m[1]!);
+      if (!v) throw new HttpError(404, 'not found');
+    }
+    if (await sendPublished(req, res, store, GO_NS, segs.join('/'))) return true;
+    throw new HttpError(404, `not found: ${mod}`);
+  });
 }

@@ -3,12 +3,11 @@
 // The entry fields are exactly those of Helm's repo.ChartVersion, since Helm loads index.yaml strictly.
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { Store } from '../../store/types.ts';
-import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
+import { HttpError, type RepoHandler } from '../types.ts';
 import { ArchiveError, readTar } from './archive.ts';
-import { comparePrerelease, pathSegments, putAndPublish, readJsonMeta, requireGetOrHead, sendPublished, withLock, writeJsonMeta } from './http.ts';
+import { comparePrerelease, putAndPublish, readJsonMeta, sendPublished, withLock, writeJsonMeta, readOnlyHandler } from './http.ts';
 
 export const HELM_NS = 'helm';
 
@@ -130,22 +129,17 @@ export async function importChart(store: Store, tgzPath: string, opts: { now?: D
 }
 
 export function helmHandler(prefix = '/helm/'): RepoHandler {
-  return {
-    prefix,
-    async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-      requireGetOrHead(req);
-      const segs = pathSegments(req.url, prefix);
-      const path = segs.join('/');
-      if (path === 'index.yaml' && !(await sendPublished(req, res, ctx.store, HELM_NS, path))) {
-        // An empty repository is still a repository.
-        const body = helmIndexYaml([], rfc3339(new Date(0)));
-        res.writeHead(200, { 'Content-Type': 'application/x-yaml', 'Content-Length': String(Buffer.byteLength(body)) });
-        res.end(req.method === 'HEAD' ? undefined : body);
-        return true;
-      }
-      if (path === 'index.yaml') return true;
-      if (segs.length !== 2 || segs[0] !== 'charts' || !segs[1]!.endsWith('.tgz')) throw new HttpError(404, 'not found');
-      return sendPublished(req, res, ctx.store, HELM_NS, path);
-    },
-  };
+  return readOnlyHandler(prefix, async (req, res, store, segs) => {
+    const path = segs.join('/');
+    if (path === 'index.yaml' && !(await sendPublished(req, res, store, HELM_NS, path))) {
+      // An empty repository is still a repository.
+      const body = helmIndexYaml([], rfc3339(new Date(0)));
+      res.writeHead(200, { 'Content-Type': 'application/x-yaml', 'Content-Length': String(Buffer.byteLength(body)) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+      return true;
+    }
+    if (path === 'index.yaml') return true;
+    if (segs.length !== 2 || segs[0] !== 'charts' || !segs[1]!.endsWith('.tgz')) throw new HttpError(404, 'not found');
+    return sendPublished(req, res, store, HELM_NS, path);
+  });
 }

@@ -239,15 +239,27 @@ export function comparePrerelease(a: string, b: string): number {
   return 0;
 }
 
-/** A read-only handler for a repo kind whose files are all published paths in one meta namespace (APT, YUM). */
-export function publishedHandler(prefix: string, ns: string): RepoHandler {
+/**
+ * A read-only repo handler at prefix: anything but GET/HEAD is 405, and `serve` gets the path below the
+ * prefix as decoded segments (traversal refused by pathSegments).
+ */
+export function readOnlyHandler(
+  prefix: string,
+  serve: (req: IncomingMessage, res: ServerResponse, store: Store, segs: string[]) => Promise<boolean>,
+): RepoHandler {
   return {
     prefix,
     async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
       requireGetOrHead(req);
-      const segs = pathSegments(req.url, prefix);
-      if (segs.length === 0 || segs[segs.length - 1] === '') throw new HttpError(404, 'no directory listings');
-      return sendPublished(req, res, ctx.store, ns, segs.join('/'));
+      return serve(req, res, ctx.store, pathSegments(req.url, prefix));
     },
   };
+}
+
+/** A read-only handler for a repo kind whose files are all published paths in one meta namespace (APT, YUM). */
+export function publishedHandler(prefix: string, ns: string): RepoHandler {
+  return readOnlyHandler(prefix, async (req, res, store, segs) => {
+    if (segs.length === 0 || segs[segs.length - 1] === '') throw new HttpError(404, 'no directory listings');
+    return sendPublished(req, res, store, ns, segs.join('/'));
+  });
 }

@@ -7,9 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Store } from '../../store/types.ts';
-import { HttpError, type RepoHandler, type RequestContext } from '../types.ts';
+import { HttpError, type RepoHandler } from '../types.ts';
 import { ArchiveError, parseEmailHeaders, readTar, zipEntries, zipRead } from './archive.ts';
-import { lookupPath, pathSegments, putAndPublish, readJsonMeta, redirect, requireGetOrHead, sendBlob, sendPublished, withLock, writeJsonMeta } from './http.ts';
+import { lookupPath, putAndPublish, readJsonMeta, redirect, sendBlob, sendPublished, withLock, writeJsonMeta, readOnlyHandler } from './http.ts';
 
 export const PYPI_NS = 'pypi';
 export const PYPI_JSON = 'application/vnd.pypi.simple.v1+json';
@@ -249,38 +249,33 @@ async function sendNegotiated(req: IncomingMessage, res: ServerResponse, store: 
 }
 
 export function pypiHandler(prefix = '/pypi/'): RepoHandler {
-  return {
-    prefix,
-    async handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<boolean> {
-      requireGetOrHead(req);
-      const segs = pathSegments(req.url, prefix);
-      const [area, name, file, ...more] = segs;
-      if (area === 'simple') {
-        if (segs.length === 1) {
-          redirect(res, `${prefix}simple/`);
-          return true;
-        }
-        if (name === '' && segs.length === 2) {
-          if (!(await sendNegotiated(req, res, ctx.store, 'simple'))) {
-            // An empty mirror still answers with an empty index.
-            const kind = negotiate(req.headers.accept);
-            if (!kind) throw new HttpError(406, 'not acceptable');
-            const body = kind === 'json' ? rootJson([]) : rootHtml([]);
-            res.writeHead(200, { 'Content-Type': kind === 'json' ? PYPI_JSON : kind === 'v1html' ? PYPI_HTML : 'text/html; charset=utf-8', Vary: 'Accept' });
-            res.end(req.method === 'HEAD' ? undefined : body);
-          }
-          return true;
-        }
-        if (name === undefined || name === '' || more.length > 0 || (file !== undefined && file !== '')) return false;
-        const norm = normalizeName(name);
-        if (norm !== name || file === undefined) {
-          redirect(res, `${prefix}simple/${encodeURIComponent(norm)}/`);
-          return true;
-        }
-        return sendNegotiated(req, res, ctx.store, `simple/${norm}`);
+  return readOnlyHandler(prefix, async (req, res, store, segs) => {
+    const [area, name, file, ...more] = segs;
+    if (area === 'simple') {
+      if (segs.length === 1) {
+        redirect(res, `${prefix}simple/`);
+        return true;
       }
-      if (area === 'packages' && name && file && more.length === 0) return sendPublished(req, res, ctx.store, PYPI_NS, `packages/${name}/${file}`);
-      return false;
-    },
-  };
+      if (name === '' && segs.length === 2) {
+        if (!(await sendNegotiated(req, res, store, 'simple'))) {
+          // An empty mirror still answers with an empty index.
+          const kind = negotiate(req.headers.accept);
+          if (!kind) throw new HttpError(406, 'not acceptable');
+          const body = kind === 'json' ? rootJson([]) : rootHtml([]);
+          res.writeHead(200, { 'Content-Type': kind === 'json' ? PYPI_JSON : kind === 'v1html' ? PYPI_HTML : 'text/html; charset=utf-8', Vary: 'Accept' });
+          res.end(req.method === 'HEAD' ? undefined : body);
+        }
+        return true;
+      }
+      if (name === undefined || name === '' || more.length > 0 || (file !== undefined && file !== '')) return false;
+      const norm = normalizeName(name);
+      if (norm !== name || file === undefined) {
+        redirect(res, `${prefix}simple/${encodeURIComponent(norm)}/`);
+        return true;
+      }
+      return sendNegotiated(req, res, store, `simple/${norm}`);
+    }
+    if (area === 'packages' && name && file && more.length === 0) return sendPublished(req, res, store, PYPI_NS, `packages/${name}/${file}`);
+    return false;
+  });
 }
