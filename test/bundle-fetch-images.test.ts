@@ -14,21 +14,14 @@ import { fetchImages, makeImageFetcher, parseChallenge, parseImageRef } from '..
 import type { FetchContext, PlannedArtifact } from '../src/bundle/types.ts';
 import { digestOf, openStore, type Store } from '../src/store/index.ts';
 import { buildImage, LAYER_GZIP, makeTar, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, sha, type BuiltImage } from './oci-image.ts';
-import { available } from './tools.ts';
+import { available, run as runTool } from './tools.ts';
 import { freePort, startDistribution, type Distribution } from './distribution.ts';
 
 const needTools = !available('docker-registry') ? 'docker-registry not installed' : !available('skopeo') ? 'skopeo not installed' : false;
 
 // ---- helpers -------------------------------------------------------------------------------------
 
-function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 60_000, env: { ...process.env, LC_ALL: 'C' }, encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, out: Buffer.concat([stdout, stderr]).toString('latin1') });
-    });
-  });
-}
+const run = (cmd: string, args: string[]) => runTool(cmd, args, { set: { LC_ALL: 'C' } });
 /** skopeo's stdout as bytes (inspect --raw prints the manifest exactly). */
 function skopeoRaw(args: string[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {

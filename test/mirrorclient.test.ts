@@ -2,7 +2,7 @@
 // rendered pip.conf / apt .sources / dnf .repo / Go profile used as they are by the real clients against
 // a mirror on 127.0.0.1 (a site whose hosts live on the loopback network).
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,7 +15,7 @@ import { topology } from '../src/topology.ts';
 import { openStore } from '../src/store/index.ts';
 import { importDeb, importGoModule, importPython, importRpm, repoHandlers, siteSigner } from '../src/serve/repos/index.ts';
 import { makeZip, startTestServer } from './repo-server.ts';
-import { available as has } from './tools.ts';
+import { available as has, run as runTool } from './tools.ts';
 
 const seed = loadSite(fs.readFileSync(new URL('../examples/seed/site.yaml', import.meta.url), 'utf8')).site;
 const file = (steps: Step[], id: string) => {
@@ -118,14 +118,7 @@ metadata_expire=1h
 });
 
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: { LC_ALL: 'C.UTF-8', ...env }, cwd, timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, out: `${stdout}${stderr}` });
-    });
-  });
-}
+const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string) => runTool(cmd, args, { env: { LC_ALL: 'C.UTF-8', ...env }, ...(cwd ? { cwd } : {}), timeoutMs: 120_000 });
 
 /** A site whose mirror and nodes are on the loopback network, so rendered files point at a test server. */
 function loopbackSite(port: number): Site {

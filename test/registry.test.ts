@@ -2,7 +2,7 @@
 // by hand (a layer tar written by the test, a config, a manifest): no network.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
@@ -24,6 +24,7 @@ const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]).statu
 const needSkopeo = have('skopeo') || process.env.CI ? false : 'skopeo not installed (apt-get install skopeo)';
 
 import { sha, buildImage, makeTar, OCI_INDEX, OCI_MANIFEST, writeLayout, type BuiltImage } from './oci-image.ts';
+import { run as runTool } from './tools.ts';
 
 // ---- helpers -----------------------------------------------------------------------------------
 
@@ -46,14 +47,7 @@ async function stop(env: Env): Promise<void> {
   await rm(env.dir, { recursive: true, force: true });
 }
 
-function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 60_000, env: { ...process.env, LC_ALL: 'C' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, out: `${stdout}${stderr}` });
-    });
-  });
-}
+const run = (cmd: string, args: string[]) => runTool(cmd, args, { set: { LC_ALL: 'C' } });
 async function skopeo(...args: string[]): Promise<string> {
   const r = await run('skopeo', args);
   assert.equal(r.code, 0, `skopeo ${args.join(' ')}:\n${r.out}`);

@@ -2,7 +2,7 @@
 // apt-get with a private state/cache/sources (the machine's own apt state is untouched) and signature
 // checking on (Signed-By: the site keyring). A tampered Packages file and a foreign key must make apt fail.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,18 +14,11 @@ import type { Store } from '../src/store/types.ts';
 import type { RepoHandler } from '../src/serve/types.ts';
 import { aptHandler, debControl, importDeb, siteSigner, type SiteSigner } from '../src/serve/repos/index.ts';
 import { startTestServer } from './repo-server.ts';
-import { available as has } from './tools.ts';
+import { available as has, run as runTool } from './tools.ts';
 
 const skip = !has('apt-get') || !has('dpkg-deb') || !has('gpg') ? 'needs apt-get, dpkg-deb and gpg (Debian)' : false;
 
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: opts.cwd, timeout: 60_000, env: { ...process.env, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ code, out: `${stdout}${stderr}` });
-    });
-  });
-}
+const run = (cmd: string, args: string[], opts: { cwd?: string } = {}) => runTool(cmd, args, { ...opts, set: { LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' } });
 
 function buildDeb(dir: string, name: string, version: string, arch: string, compression: 'xz' | 'gzip'): string {
   const root = path.join(dir, `${name}-${version}-${arch}`);

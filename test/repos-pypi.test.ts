@@ -2,7 +2,7 @@
 // `pip download --no-deps --index-url http://127.0.0.1:PORT/pypi/simple/` over both the PEP 691 JSON
 // and the PEP 503 HTML pages, with hash checking, name normalisation and Requires-Python.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,6 +13,7 @@ import type { Store } from '../src/store/types.ts';
 import type { RepoHandler } from '../src/serve/types.ts';
 import { importPython, pypiHandler } from '../src/serve/repos/index.ts';
 import { makeZip, startTestServer } from './repo-server.ts';
+import { run as runTool } from './tools.ts';
 
 function findPip(): string[] | undefined {
   for (const py of ['/usr/bin/python3', 'python3']) {
@@ -27,14 +28,7 @@ function findPip(): string[] | undefined {
 }
 const pip = findPip();
 
-function run(cmd: string[], cwd?: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd[0]!, cmd.slice(1), { cwd, timeout: 120_000, env: { ...process.env, PIP_CONFIG_FILE: '/dev/null', PIP_NO_INPUT: '1', LC_ALL: 'C.UTF-8' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, out: `${stdout}${stderr}` });
-    });
-  });
-}
+const run = (cmd: string[], cwd?: string) => runTool(cmd[0]!, cmd.slice(1), { ...(cwd ? { cwd } : {}), timeoutMs: 120_000, set: { PIP_CONFIG_FILE: '/dev/null', PIP_NO_INPUT: '1', LC_ALL: 'C.UTF-8' } });
 
 function wheel(dir: string, dist: string, displayName: string, version: string, requiresPython?: string): string {
   const di = `${dist}-${version}.dist-info`;

@@ -2,7 +2,7 @@
 // compared field by field with what createrepo_c makes of the same RPMs, and fetched by dnf with
 // repo_gpgcheck on (repomd.xml signed with the site key). A foreign key must make dnf fail.
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,18 +13,11 @@ import { openStore } from '../src/store/index.ts';
 import type { Store } from '../src/store/types.ts';
 import { importRpm, parseRpm, siteSigner, yumHandler, type SiteSigner } from '../src/serve/repos/index.ts';
 import { startTestServer } from './repo-server.ts';
-import { available as has } from './tools.ts';
+import { available as has, run as runTool } from './tools.ts';
 
 const skipBuild = !has('rpmbuild') || !has('gpg') ? 'needs rpmbuild (Debian package "rpm") and gpg' : false;
 
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: opts.cwd, timeout: 120_000, env: { ...process.env, LC_ALL: 'C.UTF-8' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, out: `${stdout}${stderr}` });
-    });
-  });
-}
+const run = (cmd: string, args: string[], opts: { cwd?: string } = {}) => runTool(cmd, args, { ...opts, timeoutMs: 120_000, set: { LC_ALL: 'C.UTF-8' } });
 
 const SPEC = (name: string, version: string, arch: string, extra: string) => `Name: ${name}
 Version: ${version}
