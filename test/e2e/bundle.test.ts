@@ -22,7 +22,7 @@ import { importChart, importGoModule, importPython, repoHandlers } from '../../s
 import { buildImage, makeTar, sha, writeLayout } from '../oci-image.ts';
 import { makeZip, startTestServer } from '../repo-server.ts';
 import { startDistribution, type Distribution } from '../distribution.ts';
-import { killWhen as killWhenPolled } from './kill.ts';
+import { json, killWhen as killWhenPolled } from './cli.ts';
 
 const killWhen = (args: string[], when: () => boolean) => killWhenPolled(args, when, { pollMs: 20 });
 
@@ -52,13 +52,6 @@ function airlock(args: string[], timeoutMs = 300_000): Promise<{ code: number | 
     });
   });
 }
-const json = <T>(r: { stdout: string; stderr: string }): T => {
-  try {
-    return JSON.parse(r.stdout) as T;
-  } catch {
-    throw new Error(`not JSON:\n${r.stdout}\n${r.stderr}`);
-  }
-};
 const labExec = (host: string, cmd: string) => airlock(['lab', 'exec', site, host, '--prefix', prefix, '--', 'sh', '-c', cmd]);
 
 const blobsIn = (dir: string): Map<string, number> => {

@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { applyPlan, findRehearsal, loadSite, rehearsalTransports, type Plan } from '../../src/index.ts';
 import { buildImage, writeLayout } from '../oci-image.ts';
-import { killWhen } from './kill.ts';
+import { json, killWhen } from './cli.ts';
 import { mkdirSync } from 'node:fs';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -28,13 +28,6 @@ function airlock(args: string[], timeoutMs = 300_000) {
   const r = spawnSync(process.execPath, [join(root, 'bin', 'airlock.js'), ...args], { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, NO_COLOR: '1' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
-const json = <T>(r: { stdout: string; stderr: string }): T => {
-  try {
-    return JSON.parse(r.stdout) as T;
-  } catch {
-    throw new Error(`not JSON:\n${r.stdout}\n${r.stderr}`);
-  }
-};
 const labExec = (host: string, cmd: string) => airlock(['lab', 'exec', site, host, '--prefix', prefix, '--', 'sh', '-c', cmd]);
 
 interface ApplyJson { ok: boolean; changed: number; hosts: { host: string; ok: boolean; changed: number; error?: string }[] }

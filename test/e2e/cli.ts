@@ -1,5 +1,5 @@
-// Start an airlock command, SIGKILL it once `when()` holds (polled), and wait for it to die: the crash
-// tests' one way to stop airlock at an awkward moment.
+// Running the airlock CLI in e2e tests: its JSON output, and killing it at an awkward moment (the crash
+// tests: start a command, SIGKILL it once `when()` holds, wait for it to die).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
@@ -23,3 +23,12 @@ export async function killWhen(args: string[], when: () => boolean, opts: { time
   await exited;
   return killed;
 }
+
+/** A command's --json output; a failure shows what it printed instead. */
+export const json = <T>(r: { stdout: string; stderr: string }): T => {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`not JSON:\n${r.stdout}\n${r.stderr}`);
+  }
+};
