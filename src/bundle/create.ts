@@ -84,6 +84,22 @@ export function ociLayoutIndex(artifacts: readonly Artifact[]): string {
   return `${JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests }, null, 1)}\n`;
 }
 
+/**
+ * Write a bundle directory's top files: the OCI layout (oci-layout, index.json), the index and its
+ * signature. The old signature goes first: a crash in between leaves an index that fails to verify, never
+ * one that verifies against an older signature.
+ */
+export async function writeSignedIndex(dir: string, index: BundleIndex, key: SigningKey): Promise<{ indexBytes: Buffer; sigBytes: Buffer }> {
+  const indexBytes = serializeIndex(index);
+  const sigBytes = Buffer.from(`${JSON.stringify(signIndex(indexBytes, key), null, 1)}\n`);
+  await writeFileAtomic(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
+  await writeFileAtomic(join(dir, 'index.json'), ociLayoutIndex(index.artifacts));
+  await fsp.rm(join(dir, SIG_FILE), { force: true });
+  await writeFileAtomic(join(dir, INDEX_FILE), indexBytes);
+  await writeFileAtomic(join(dir, SIG_FILE), sigBytes);
+  return { indexBytes, sigBytes };
+}
+
 /** Distinct blobs of the artifacts, sorted by digest. */
 export function distinctBlobs(artifacts: readonly Artifact[]): { digest: string; size: number }[] {
   const m = new Map<string, number>();
@@ -137,15 +153,7 @@ export async function createBundle(site: Site, opts: CreateOptions): Promise<Cre
     blobs,
     missing: got.missing,
   };
-  const indexBytes = serializeIndex(index);
-  const sigBytes = Buffer.from(`${JSON.stringify(signIndex(indexBytes, opts.key), null, 1)}\n`);
-  await writeFileAtomic(join(opts.out, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
-  await writeFileAtomic(join(opts.out, 'index.json'), ociLayoutIndex(got.artifacts));
-  // The signature goes first: a crash between the two leaves an index that fails to verify, never an
-  // index that verifies against an older signature.
-  await fsp.rm(join(opts.out, SIG_FILE), { force: true });
-  await writeFileAtomic(join(opts.out, INDEX_FILE), indexBytes);
-  await writeFileAtomic(join(opts.out, SIG_FILE), sigBytes);
+  const { indexBytes, sigBytes } = await writeSignedIndex(opts.out, index, opts.key);
   await fsp.rm(join(opts.out, 'tmp'), { recursive: true, force: true });
   // Blobs of an earlier run that this index no longer names would only make the bundle bigger.
   const keep = new Set(blobs.map((b) => b.digest.slice(7)));

@@ -2,9 +2,9 @@
 // carries only the blobs the old one did not have (the site loads the old one first).
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { artifactLabel, INDEX_FILE, serializeIndex, sha256Hex, SIG_FILE, signIndex, type BundleIndex, type SigningKey } from './format.ts';
-import { linkOrCopy, writeFileAtomic } from './fsutil.ts';
-import { ociLayoutIndex } from './create.ts';
+import { artifactLabel, sha256Hex, type BundleIndex, type SigningKey } from './format.ts';
+import { linkOrCopy } from './fsutil.ts';
+import { writeSignedIndex } from './create.ts';
 import type { Artifact } from './types.ts';
 
 export interface BundleDiff {
@@ -55,11 +55,6 @@ export async function writeIncremental(newDir: string, neu: BundleIndex, oldInde
   await fsp.mkdir(blobDir, { recursive: true });
   for (const b of diff.newBlobs) await linkOrCopy(join(newDir, 'blobs', 'sha256', b.digest.slice(7)), join(blobDir, b.digest.slice(7)));
   const index: BundleIndex = { ...neu, created: now.toISOString(), base: sha256Hex(oldIndexBytes), blobs: diff.newBlobs };
-  const bytes = serializeIndex(index);
-  await writeFileAtomic(join(out, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
-  await writeFileAtomic(join(out, 'index.json'), ociLayoutIndex(index.artifacts));
-  await fsp.rm(join(out, SIG_FILE), { force: true });
-  await writeFileAtomic(join(out, INDEX_FILE), bytes);
-  await writeFileAtomic(join(out, SIG_FILE), `${JSON.stringify(signIndex(bytes, key), null, 1)}\n`);
+  await writeSignedIndex(out, index, key);
   return index;
 }
