@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { isStoreError, OciMeta, type Store } from '../store/index.ts';
 import { importChart, importDeb, importGoModule, importPython, importRpm, publishStoredFile } from '../serve/repos/index.ts';
 import { artifactLabel, blobOwners, sha256Hex, type BundleIndex } from './format.ts';
-import { blobStream, PieceError, type BundleSource, type PieceLocation } from './source.ts';
+import { blobStream, type BundleSource, type PieceLocation } from './source.ts';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { withoutRegistry } from './plan.ts';
-import { completeness, forEachBlob, openVerified, type BundleCheck, type BundleProblem, type VerifyOptions } from './verify.ts';
+import { completeness, forEachBlob, openVerified, pieceProblem, type BundleCheck, type BundleProblem, type VerifyOptions } from './verify.ts';
 import type { Artifact } from './types.ts';
 
 export interface LoadOptions extends VerifyOptions {
@@ -46,14 +46,16 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
   if (!src || !check.index) return result;
   if (!check.pinned && !opts.allowUnpinned) return result; // the 'unpinned' problem says what to do
   const index = check.index;
-  const marker = `loaded/${sha256Hex(src.indexBytes)}`;
+  const indexSha = sha256Hex(src.indexBytes);
+  const marker = `loaded/${indexSha}`;
+  const loadedBefore = (await store.readMeta(LOADED_NS, marker)) !== undefined;
 
   // Until publish, the copied blobs are referenced by nothing but this record (`store gc` keeps them).
-  const pending = `pending/${sha256Hex(src.indexBytes)}.json`;
-  await store.writeMeta(LOADED_NS, pending, `${JSON.stringify({ site: index.site, digests: [...new Set(index.artifacts.flatMap((a) => a.blobs.map((b) => b.digest)))] })}\n`);
+  const pending = `pending/${indexSha}.json`;
+  if (!loadedBefore) await store.writeMeta(LOADED_NS, pending, `${JSON.stringify({ site: index.site, digests: [...new Set(index.artifacts.flatMap((a) => a.blobs.map((b) => b.digest)))] })}\n`);
   const have = async (digest: string) => (await store.stat(digest)) !== undefined;
   // Pieces of blobs cut across parts that earlier loads kept: parts may arrive one at a time, in any order.
-  const staging = join(store.root, 'staging', sha256Hex(src.indexBytes));
+  const staging = join(store.root, 'staging', indexSha);
   await addStagedPieces(src, index, staging);
   await forEachBlob(src, index, result, { ...opts, have }, async (b, pieces) => {
     const st = await store.stat(b.digest);
@@ -65,9 +67,9 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
     try {
       await store.put(blobStream(pieces, { consumerChecksDigest: true }), { expectedDigest: b.digest });
     } catch (e) {
-      if (e instanceof PieceError) return { code: 'corrupt-blob', where: e.piece.part, message: `${b.digest} is corrupt in ${e.piece.part}: ${e.message}` };
+      const bad = pieceProblem(b.digest, e);
+      if (bad) return bad;
       if (isStoreError(e) && e.code === 'digest-mismatch') return { code: 'corrupt-blob', where: pieces[0]!.part, message: `${b.digest} is corrupt: ${e.message}` };
-      if (e instanceof Error && e.cause instanceof PieceError) return { code: 'corrupt-blob', where: e.cause.piece.part, message: `${b.digest} is corrupt in ${e.cause.piece.part}: ${e.cause.message}` };
       throw e;
     }
     result.imported++;
@@ -82,8 +84,8 @@ export async function loadBundle(paths: readonly string[], store: Store, opts: L
   }
   await fsp.rm(staging, { recursive: true, force: true });
 
-  if ((await store.readMeta(LOADED_NS, marker)) !== undefined) {
-    await store.deleteMeta(LOADED_NS, pending);
+  if (loadedBefore) {
+    await store.deleteMeta(LOADED_NS, pending); // left by a crash between the marker and its removal
     result.alreadyLoaded = true;
     result.published = true;
     return result;

@@ -110,6 +110,12 @@ export async function forEachBlob(
   }
 }
 
+/** A damaged piece (thrown by blobStream, or wrapped by whoever read the stream) as the problem naming its part. */
+export function pieceProblem(digest: string, e: unknown): BundleProblem | undefined {
+  const pe = e instanceof PieceError ? e : e instanceof Error && e.cause instanceof PieceError ? e.cause : undefined;
+  return pe && { code: 'corrupt-blob', where: pe.piece.part, message: `${digest} is corrupt in ${pe.piece.part}: ${pe.message}` };
+}
+
 /** A blob's pieces hashed end to end: a problem when the bytes are not the digest. */
 async function hashPieces(b: { digest: string; size: number }, pieces: PieceLocation[], progress?: Progress): Promise<BundleProblem | undefined> {
   const h = createHash('sha256');
@@ -121,7 +127,8 @@ async function hashPieces(b: { digest: string; size: number }, pieces: PieceLoca
       progress?.bytes?.((c as Buffer).length);
     }
   } catch (e) {
-    if (e instanceof PieceError) return { code: 'corrupt-blob', where: e.piece.part, message: `${b.digest} is corrupt in ${e.piece.part}: ${e.message}` };
+    const bad = pieceProblem(b.digest, e);
+    if (bad) return bad;
     throw e;
   }
   const got = `sha256:${h.digest('hex')}`;
