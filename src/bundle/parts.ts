@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { INDEX_FILE, PART_FILE, SIG_FILE, sha256Hex, type BundleIndex, type PartManifest } from './format.ts';
+import { INDEX_FILE, parsePart, PART_FILE, SIG_FILE, sha256Hex, type BundleIndex, type PartManifest } from './format.ts';
 import { exists, linkOrCopy, writeFileAtomic } from './fsutil.ts';
 import type { Progress } from './types.ts';
 
@@ -85,7 +85,8 @@ export async function writeParts(bundleDir: string, indexBytes: Buffer, sigBytes
     const pj = await fsp.readFile(join(partsDir, e, PART_FILE)).catch(() => undefined);
     let keep = false;
     try {
-      keep = pj !== undefined && (JSON.parse(pj.toString()) as PartManifest).index === indexSha && (JSON.parse(pj.toString()) as PartManifest).of === layout.length;
+      const pm = pj && parsePart(pj, e);
+      keep = Boolean(pm && pm.index === indexSha && pm.of === layout.length);
     } catch {
       keep = false;
     }
