@@ -18,6 +18,7 @@ import { gunzipSync } from 'node:zlib';
 import type { Artifact, FetchContext, FetchResult, Missing, PlannedArtifact } from '../types.ts';
 import { getBytes, mapLimit } from './http.ts';
 import { cachedDigest, downloadCached, failureReason, isNotFound } from './cache.ts';
+import { unescapeEntities } from './markup.ts';
 
 /** The architectures a rocky9 x86_64 node installs. */
 export const RPM_ARCHES: readonly string[] = ['x86_64', 'noarch'];
@@ -49,17 +50,7 @@ export interface RepoPackage {
   files: string[];
 }
 
-const XML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-export function xmlUnescape(s: string): string {
-  return s.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-zA-Z]+);/g, (all, e: string) => {
-    if (e[0] === '#') {
-      const n = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-      return Number.isFinite(n) && n > 0 && n <= 0x10ffff ? String.fromCodePoint(n) : all;
-    }
-    return XML_ENTITIES[e] ?? all;
-  });
-}
+export const xmlUnescape = (s: string): string => unescapeEntities(s);
 
 function attrs(s: string): Map<string, string> {
   const out = new Map<string, string>();

@@ -8,6 +8,7 @@
 import type { Artifact, FetchContext, FetchResult, Missing, PlannedArtifact } from '../types.ts';
 import { FetchError, mapLimit, request } from './http.ts';
 import { cachedDigest, downloadCached, failureReason, isNotFound } from './cache.ts';
+import { unescapeEntities } from './markup.ts';
 
 const PEP691_JSON = 'application/vnd.pypi.simple.v1+json';
 /** What we ask for: JSON first, then either HTML flavour (as pip does). */
@@ -82,17 +83,7 @@ export function parseProjectJson(text: string, pageUrl: string): IndexFile[] {
   return out;
 }
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
-
-export function htmlUnescape(s: string): string {
-  return s.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-zA-Z]+);/g, (all, e: string) => {
-    if (e[0] === '#') {
-      const n = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
-      return Number.isFinite(n) && n > 0 && n <= 0x10ffff ? String.fromCodePoint(n) : all;
-    }
-    return ENTITIES[e.toLowerCase()] ?? all;
-  });
-}
+export const htmlUnescape = (s: string): string => unescapeEntities(s, { ignoreCase: true });
 
 /** PEP 503 project HTML → files: each <a href>, its text as the file name, #sha256= and data-requires-python. */
 export function parseProjectHtml(html: string, pageUrl: string): IndexFile[] {
